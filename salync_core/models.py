@@ -1,0 +1,198 @@
+"""Canonical commerce entities: the shape every platform is mapped into and out of.
+
+Every entity is a frozen attrs class keyed by its item reference (``ref``): Sales Layer's own
+rule for create-versus-update, the SKU on inventory platforms. Localized text is ``{locale:
+text}``; timestamps are timezone-aware UTC datetimes; money is ``Decimal`` (a decimal string on
+the wire). Fields a catalog defines for itself and no canonical field covers live in
+``attributes``. (Un)structuring lives apart from the models, in :mod:`salync_core.converters`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from attrs import Factory, frozen
+
+Localized = dict[str, str]
+ProductStatus = Literal["active", "inactive", "draft", "review"]
+
+
+@frozen(kw_only=True)
+class Product:
+    """A sellable item (Sales Layer product, inventory product)."""
+
+    entity: ClassVar[str] = "product"
+    ref: str
+    title: Localized = Factory(dict)
+    description: Localized = Factory(dict)
+    status: ProductStatus | None = None
+    category_refs: list[str] = Factory(list)
+    barcode: str | None = None
+    cost_price: Decimal | None = None
+    sell_price: Decimal | None = None
+    currency: str | None = None
+    supplier_ref: str | None = None
+    low_stock_threshold: int | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    attributes: dict[str, Any] = Factory(dict)
+
+
+@frozen(kw_only=True)
+class Variant:
+    """One purchasable form of a product (Sales Layer format, inventory variant)."""
+
+    entity: ClassVar[str] = "variant"
+    ref: str
+    product_ref: str | None = None
+    title: Localized = Factory(dict)
+    status: ProductStatus | None = None
+    options: dict[str, str] = Factory(dict)
+    barcode: str | None = None
+    cost_price: Decimal | None = None
+    sell_price: Decimal | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    attributes: dict[str, Any] = Factory(dict)
+
+
+@frozen(kw_only=True)
+class Category:
+    """A node of the catalog tree."""
+
+    entity: ClassVar[str] = "category"
+    ref: str
+    title: Localized = Factory(dict)
+    description: Localized = Factory(dict)
+    parent_ref: str | None = None
+    status: ProductStatus | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    attributes: dict[str, Any] = Factory(dict)
+
+
+@frozen(kw_only=True)
+class StockLevel:
+    """Units of one SKU at one location; ``ref`` is ``"{sku}@{location}"``."""
+
+    entity: ClassVar[str] = "stock_level"
+    ref: str
+    sku: str
+    location: str = "default"
+    on_hand: int = 0
+    low_stock_threshold: int | None = None
+    modified_at: datetime | None = None
+
+
+AdjustmentType = Literal["sale", "po_receipt", "manual", "write_off", "transfer"]
+
+
+@frozen(kw_only=True)
+class StockAdjustment:
+    """One movement of stock. The quantity is always positive; the type gives the sign
+    (``manual`` says it with ``direction``)."""
+
+    entity: ClassVar[str] = "stock_adjustment"
+    ref: str
+    sku: str
+    type: AdjustmentType
+    quantity: int
+    direction: Literal["increase", "decrease"] | None = None
+    reference: str | None = None
+    date: date | None = None
+    from_location: str | None = None
+    to_location: str | None = None
+    created_at: datetime | None = None
+
+
+@frozen(kw_only=True)
+class Supplier:
+    """Someone we buy from."""
+
+    entity: ClassVar[str] = "supplier"
+    ref: str
+    company_name: str
+    contact_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    address: str | None = None
+    notes: str | None = None
+    lead_time_days: int | None = None
+    moq: int | None = None
+    mov: Decimal | None = None
+    payment_terms: str | None = None
+    currency: str = "GBP"
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+
+
+@frozen(kw_only=True)
+class PurchaseOrderLine:
+    """One line of a purchase order."""
+
+    sku: str
+    quantity: int
+    unit_cost: Decimal | None = None
+    supplier_reference: str | None = None
+
+
+PurchaseOrderStatus = Literal["draft", "sent", "confirmed", "in_transit", "received", "cancelled"]
+
+
+@frozen(kw_only=True)
+class PurchaseOrder:
+    """An order placed with a supplier; received orders add stock."""
+
+    entity: ClassVar[str] = "purchase_order"
+    ref: str
+    supplier_ref: str | None = None
+    status: PurchaseOrderStatus = "draft"
+    expected_delivery_date: date | None = None
+    lines: list[PurchaseOrderLine] = Factory(list)
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+
+
+@frozen(kw_only=True)
+class Channel:
+    """A sales channel connected to an inventory platform."""
+
+    entity: ClassVar[str] = "channel"
+    ref: str
+    type: str
+    name: str
+    connection_status: Literal["connected", "disconnected", "error"]
+    modified_at: datetime | None = None
+
+
+@frozen(kw_only=True)
+class Listing:
+    """The state of one SKU on one channel; ``ref`` is ``"{channel}:{sku}"``."""
+
+    entity: ClassVar[str] = "listing"
+    ref: str
+    channel_ref: str
+    sku: str
+    state: str
+    message: str | None = None
+    modified_at: datetime | None = None
+
+
+ENTITY_TYPES: dict[str, type[Any]] = {
+    cls.entity: cls
+    for cls in (
+        Product,
+        Variant,
+        Category,
+        StockLevel,
+        StockAdjustment,
+        Supplier,
+        PurchaseOrder,
+        Channel,
+        Listing,
+    )
+}
+"""Every canonical entity by its name, as used in the mirror, the CLI and policies."""

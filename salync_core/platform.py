@@ -1,0 +1,216 @@
+"""What a platform plugin provides and what the core hands it.
+
+A plugin registers :class:`Platform` objects (see :mod:`salync_core.hookspecs`). The engine
+drives their async methods; the plugin never touches SQLite or opens its own HTTP session. A
+platform describes itself with :class:`Stream` and :class:`Limits`, reads through
+:meth:`Platform.fetch` (pages of raw items plus the cursor to store once a page is applied),
+maps raw items to canonical :class:`Record` objects, and writes back through
+:meth:`Platform.push`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from attrs import Factory, field, frozen
+
+if TYPE_CHECKING:
+    from salync_core.http.client import HttpClient
+    from salync_core.secrets import Secret
+
+JSON = Any
+"""A JSON-ready value: what ``orjson.dumps`` accepts."""
+
+
+@frozen
+class Window:
+    """At most ``requests`` requests in any ``seconds`` seconds (a sliding window)."""
+
+    requests: int
+    seconds: float
+
+
+@frozen
+class Limits:
+    """The request limits a platform enforces for one credential."""
+
+    windows: tuple[Window, ...] = ()
+    daily: int | None = None
+    """Requests per UTC day; the quota resets at midnight UTC."""
+
+
+@frozen
+class Stream:
+    """One collection a platform can list, such as products or categories."""
+
+    name: str
+    entity: str
+    """The canonical entity its records are; a page may also carry ``also`` entities."""
+    incremental_field: str | None = None
+    """The field the platform filters on for "changed since"; ``None`` means full scans only."""
+    reports_deletions: bool = False
+    """Whether pages report deletions; if not, deletions come from reconciliation."""
+    max_page_size: int = 100
+    also: tuple[str, ...] = ()
+    """Other entities this stream's pages carry (variants expanded into products)."""
+    covered_by: str | None = None
+    """A stream whose full pass already delivers this stream's records; the engine then skips
+    this stream's full pass and only starts its incremental watermark."""
+
+
+@frozen
+class Record:
+    """One canonical record mapped from a platform item."""
+
+    entity: str
+    key: str
+    fields: dict[str, JSON]
+    external_id: str | None = None
+    source_ts: str | None = None
+    """When the platform last changed it (UTC ISO-8601); drives last-writer-wins."""
+    deleted: bool = False
+    """The item is known deleted on the platform (an ``X`` status, an archive)."""
+
+
+@frozen
+class Deletion:
+    """A deletion a platform reported, by our key or by its own id."""
+
+    entity: str
+    key: str | None = None
+    external_id: str | None = None
+
+
+@frozen
+class Reject:
+    """A raw item the plugin could not use, kept for the dead-letter table."""
+
+    raw: JSON
+    reason: str
+
+
+@frozen
+class Page:
+    """One page of a stream: what to apply, and the cursor to store in the same transaction."""
+
+    items: Sequence[JSON]
+    cursor: JSON
+    ref: str = ""
+    """Where the page came from (a URL, a page number), for reports."""
+    deletions: Sequence[Deletion] = ()
+    rejects: Sequence[Reject] = ()
+    complete: bool = False
+    """This page ends the pass: no further page follows."""
+
+
+@frozen
+class KeyPage:
+    """One page of a key-only scan used by reconciliation: every key that still exists."""
+
+    keys: Sequence[tuple[str, str | None]]
+    """``(key, external_id)`` pairs of one entity."""
+    entity: str
+
+
+@frozen
+class Outbound:
+    """One record to write to a platform: the fields it lacks, against what it last saw."""
+
+    entity: str
+    key: str
+    fields: dict[str, JSON]
+    """The fields to send, with the mirror's values."""
+    base: dict[str, JSON]
+    """What this platform last held for those fields (empty for a record it never saw)."""
+    external_id: str | None
+    """The platform's id for the record, if it has one yet."""
+    op: Literal["upsert", "delete"] = "upsert"
+    idempotency_key: str = ""
+
+
+@frozen
+class PushResult:
+    """What happened to one :class:`Outbound` item."""
+
+    key: str
+    status: Literal["ok", "retry", "rejected"]
+    external_id: str | None = None
+    message: str = ""
+
+
+@frozen(kw_only=True)
+class ConnectionContext:
+    """What the engine gives a platform for one configured connection."""
+
+    name: str
+    base_url: str
+    options: Mapping[str, Any] = Factory(dict)
+    http: HttpClient = field(repr=False)
+    locale: str = "en"
+
+
+@frozen
+class Credentials:
+    """How the shared HTTP client authenticates for a platform (see :mod:`salync_core.http.auth`)."""
+
+    scheme: Literal["header", "bearer", "oauth2", "none"]
+    header: str = "Authorization"
+    secret: Secret | None = field(default=None, repr=False)
+
+
+class Platform(abc.ABC):
+    """A platform the engine can sync with. Subclass it and register an instance.
+
+    Only ``name``, ``streams``, :meth:`fetch` and :meth:`map_inbound` are required; reconcile
+    and push are opt-in by overriding :meth:`list_keys`, :meth:`map_outbound` and :meth:`push`.
+    """
+
+    name: ClassVar[str]
+    streams: ClassVar[tuple[Stream, ...]]
+    push_batch_size: ClassVar[int] = 1
+    """The largest number of records one :meth:`push` call may carry."""
+    secret_options: ClassVar[tuple[str, ...]] = ("api_key",)
+    """Option names that hold secrets: encrypted at rest, never printed."""
+
+    def stream(self, name: str) -> Stream:
+        """The stream called ``name``."""
+        for stream in self.streams:
+            if stream.name == name:
+                return stream
+        raise KeyError(name)
+
+    def limits(self, options: Mapping[str, Any]) -> Limits:
+        """The request limits for a connection with these options (a plan may change them)."""
+        return Limits()
+
+    def credentials(self, options: Mapping[str, Any]) -> Credentials:
+        """How to authenticate; by default a Bearer API key from the ``api_key`` option."""
+        return Credentials("bearer", secret=options.get("api_key"))
+
+    @abc.abstractmethod
+    def fetch(self, ctx: ConnectionContext, stream: Stream, cursor: JSON) -> AsyncIterator[Page]:
+        """Yield the pages of ``stream`` after ``cursor`` (``None``: from the start)."""
+
+    @abc.abstractmethod
+    def map_inbound(self, ctx: ConnectionContext, stream: Stream, item: JSON) -> Iterable[Record]:
+        """Map one raw item to canonical records; raise :class:`DataError` if it cannot be."""
+
+    def list_keys(self, ctx: ConnectionContext, stream: Stream) -> AsyncIterator[KeyPage]:
+        """Yield every key that exists on the platform, for reconciliation."""
+        raise NotImplementedError(f"{self.name} cannot list keys for {stream.name}")
+
+    def writable_fields(self, entity: str) -> frozenset[str]:
+        """Canonical fields of ``entity`` this platform accepts on push (none by default)."""
+        return frozenset()
+
+    def map_outbound(self, ctx: ConnectionContext, item: Outbound) -> JSON:
+        """Map one outbound record to the platform's payload."""
+        raise NotImplementedError(f"{self.name} does not accept pushes")
+
+    async def push(
+        self, ctx: ConnectionContext, entity: str, batch: Sequence[tuple[Outbound, JSON]]
+    ) -> Sequence[PushResult]:
+        """Write one batch (at most :attr:`push_batch_size`), one result per item, in order."""
+        raise NotImplementedError(f"{self.name} does not accept pushes")
