@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
-from attrs import Factory, frozen
+from attrs import Factory, frozen, resolve_types
 
 Localized = dict[str, str]
 ProductStatus = Literal["active", "inactive", "draft", "review"]
@@ -196,3 +196,6 @@ ENTITY_TYPES: dict[str, type[Any]] = {
     )
 }
 """Every canonical entity by its name, as used in the mirror, the CLI and policies."""
+
+for _cls in (*ENTITY_TYPES.values(), PurchaseOrderLine):
+    resolve_types(_cls)  # field types are strings under postponed annotations; make them real

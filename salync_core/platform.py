@@ -103,6 +103,11 @@ class Page:
     rejects: Sequence[Reject] = ()
     complete: bool = False
     """This page ends the pass: no further page follows."""
+    total: int | None = None
+    """How many items the whole pass holds, when the platform says (for progress bars)."""
+    full: bool = False
+    """The pass reads everything, not only changes: a stream ``covered_by`` this one needs no
+    full pass of its own once it completes."""
 
 
 @frozen
@@ -194,12 +199,23 @@ class Platform(abc.ABC):
         """Yield the pages of ``stream`` after ``cursor`` (``None``: from the start)."""
 
     @abc.abstractmethod
-    def map_inbound(self, ctx: ConnectionContext, stream: Stream, item: JSON) -> Iterable[Record]:
-        """Map one raw item to canonical records; raise :class:`DataError` if it cannot be."""
+    def map_inbound(
+        self, ctx: ConnectionContext, stream: Stream, item: JSON
+    ) -> Iterable[Record | Reject]:
+        """Map one raw item to canonical records; raise :class:`DataError` if it cannot be.
+
+        An item may carry several records (a product with its variants); yield a
+        :class:`Reject` for a part that is bad so the good parts still apply."""
 
     def list_keys(self, ctx: ConnectionContext, stream: Stream) -> AsyncIterator[KeyPage]:
         """Yield every key that exists on the platform, for reconciliation."""
         raise NotImplementedError(f"{self.name} cannot list keys for {stream.name}")
+
+    def fetch_by_ids(
+        self, ctx: ConnectionContext, stream: Stream, external_ids: Sequence[str]
+    ) -> AsyncIterator[Page]:
+        """Yield pages holding the items with these ids (reconcile fetches what it lacks)."""
+        raise NotImplementedError(f"{self.name} cannot fetch {stream.name} by id")
 
     def writable_fields(self, entity: str) -> frozenset[str]:
         """Canonical fields of ``entity`` this platform accepts on push (none by default)."""

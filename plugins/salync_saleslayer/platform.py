@@ -1,0 +1,255 @@
+"""The Sales Layer Catalog API 2.0 platform.
+
+Facts it relies on (``shared/platforms/API-FACTS.md`` §2): ``X-API-KEY`` on every request;
+collections ``Products``, ``Variants``, ``Categories`` in pages of at most 100 with ``@count``
+and ``@nextLink``; OData ``$select``, ``$filter``, ``$expand``; ``*_modify`` timestamps in UTC;
+50 requests per 10 seconds; deleted items are never reported, so deletions come from
+reconciliation (a key-only scan).
+
+Design: products are read with ``$expand=Variants``, so one pass over products also delivers
+every variant and a full sync costs ``ceil(products / 100)`` requests for both. The
+``variants`` stream then only has to follow variant changes incrementally on ``frmt_modify``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from salync_core.errors import BadResponseError, NotFoundError, RejectedError
+from salync_core.platform import (
+    ConnectionContext,
+    Credentials,
+    KeyPage,
+    Limits,
+    Outbound,
+    Page,
+    Platform,
+    PushResult,
+    Record,
+    Reject,
+    Stream,
+    Window,
+)
+from salync_core.state.cursors import WatermarkCursor
+from salync_saleslayer import mapping
+
+PAGE_SIZE = 100
+
+
+class Resource:
+    """How one stream maps onto its collection."""
+
+    def __init__(self, path: str, id_field: str, ref_field: str, fields: frozenset[str]) -> None:
+        self.path, self.id_field, self.ref_field, self.fields = path, id_field, ref_field, fields
+
+
+ENTITY_RESOURCES = {"category": "categories", "product": "products", "variant": "variants"}
+RESOURCES = {
+    "categories": Resource("Categories", "cat_id", "cat_ref", mapping.CATEGORY_FIELDS),
+    "products": Resource("Products", "prod_id", "prod_ref", mapping.PRODUCT_FIELDS - {"cat_id"}),
+    "variants": Resource("Variants", "frmt_id", "frmt_ref", mapping.VARIANT_FIELDS),
+}
+
+
+class SalesLayerPlatform(Platform):
+    """Sales Layer PIM through the Catalog API 2.0."""
+
+    name: ClassVar[str] = "saleslayer"
+    streams: ClassVar[tuple[Stream, ...]] = (
+        Stream("categories", "category", incremental_field="cat_modify", max_page_size=PAGE_SIZE),
+        Stream("products", "product", incremental_field="prod_modify", max_page_size=PAGE_SIZE,
+               also=("variant",)),
+        Stream("variants", "variant", incremental_field="frmt_modify", max_page_size=PAGE_SIZE,
+               covered_by="products"),
+    )
+
+    def limits(self, options: Mapping[str, Any]) -> Limits:
+        return Limits(windows=(Window(50, 10.0),))
+
+    def credentials(self, options: Mapping[str, Any]) -> Credentials:
+        return Credentials("header", header="X-API-KEY", secret=options.get("api_key"))
+
+    # reading ------------------------------------------------------------------------
+
+    async def fetch(
+        self, ctx: ConnectionContext, stream: Stream, cursor: Any
+    ) -> AsyncIterator[Page]:
+        state = WatermarkCursor.from_json(cursor)
+        if state.in_progress and state.next:
+            url, params = state.next, None
+        else:
+            url, params = RESOURCES[stream.name].path, self._query(ctx, stream, state.since)
+        while True:
+            data, response = await ctx.http.get_json(url, params=params, headers=_headers(ctx))
+            items, next_link, total = _envelope(data, response.body, ctx.name, response.url)
+            state = state.begin(response.server_time or datetime.now(UTC))
+            full = state.since is None
+            state = state.advance(next_link)
+            yield Page(items, state.to_json(), response.url, complete=next_link is None,
+                       total=total, full=full)
+            if next_link is None:
+                return
+            url, params = next_link, None
+
+    def _query(self, ctx: ConnectionContext, stream: Stream, since: str | None) -> dict[str, str]:
+        params = {"$top": str(PAGE_SIZE)}
+        select = self._select(ctx, stream.name)
+        if select:
+            params["$select"] = select
+        if stream.name == "products":
+            variant_select = self._select(ctx, "variants")
+            params["$expand"] = f"Variants($select={variant_select})" if variant_select else "Variants"
+        if since is not None:
+            params["$filter"] = f"{stream.incremental_field} ge {since}"
+        return params
+
+    def _select(self, ctx: ConnectionContext, stream: str) -> str:
+        """The mapped fields plus the connection's ``attributes``; empty means all fields."""
+        extra = ctx.options.get("attributes", [])
+        if extra == "*":
+            return ""
+        fields = set(RESOURCES[stream].fields) | set(_prefixed(extra, stream))
+        if stream == "variants":
+            fields |= set(ctx.options.get("variant_options", {}))
+        return ",".join(sorted(fields))
+
+    def map_inbound(
+        self, ctx: ConnectionContext, stream: Stream, item: Any
+    ) -> Iterable[Record | Reject]:
+        options = ctx.options.get("variant_options", {})
+        if stream.name == "products":
+            return mapping.product(item, options)
+        if stream.name == "variants":
+            return [mapping.variant(item, options)]
+        return [mapping.category(item)]
+
+    # reconciliation -----------------------------------------------------------------
+
+    async def list_keys(self, ctx: ConnectionContext, stream: Stream) -> AsyncIterator[KeyPage]:
+        resource = RESOURCES[stream.name]
+        url: str | None = resource.path
+        params: dict[str, str] | None = {
+            "$select": f"{resource.id_field},{resource.ref_field}",
+            "$top": str(PAGE_SIZE),
+        }
+        while url is not None:
+            data, response = await ctx.http.get_json(url, params=params, headers=_headers(ctx))
+            items, url, _ = _envelope(data, response.body, ctx.name, response.url)
+            keys = [
+                (str(i[resource.ref_field]), str(i[resource.id_field]))
+                for i in items
+                if isinstance(i, dict) and i.get(resource.ref_field)
+            ]
+            yield KeyPage(keys, stream.entity)
+            params = None
+
+    async def fetch_by_ids(
+        self, ctx: ConnectionContext, stream: Stream, external_ids: Sequence[str]
+    ) -> AsyncIterator[Page]:
+        resource = RESOURCES[stream.name]
+        for start in range(0, len(external_ids), PAGE_SIZE):
+            batch = external_ids[start : start + PAGE_SIZE]
+            params = self._query(ctx, stream, None)
+            params["$filter"] = f"{resource.id_field} in ({','.join(batch)})"
+            data, response = await ctx.http.get_json(resource.path, params=params, headers=_headers(ctx))
+            items, _, _ = _envelope(data, response.body, ctx.name, response.url)
+            yield Page(items, None, response.url)
+
+
+    # writing ----------------------------------------------------------------------------
+
+    push_batch_size: ClassVar[int] = 1
+    """The 2.0 API writes one item per call (``POST``/``PATCH``/``DELETE``); no bulk."""
+
+    def writable_fields(self, entity: str) -> frozenset[str]:
+        return mapping.WRITABLE.get(entity, frozenset())
+
+    def map_outbound(self, ctx: ConnectionContext, item: Outbound) -> Any:
+        if item.op == "delete":
+            return None
+        options = ctx.options.get("variant_options", {})
+        return mapping.outbound(item.entity, item.key, item.fields, item.external_id is None, options)
+
+    async def push(
+        self, ctx: ConnectionContext, entity: str, batch: Sequence[tuple[Outbound, Any]]
+    ) -> Sequence[PushResult]:
+        resource = RESOURCES[ENTITY_RESOURCES[entity]]
+        return [await self._push_one(ctx, resource, item, body) for item, body in batch]
+
+    async def _push_one(
+        self, ctx: ConnectionContext, resource: Resource, item: Outbound, body: Any
+    ) -> PushResult:
+        path = f"{resource.path}({item.external_id})"
+        try:
+            if item.op == "delete":
+                await ctx.http.request("DELETE", path, headers=_headers(ctx))
+            elif item.external_id is not None:
+                await ctx.http.request("PATCH", path, json=body, headers=_headers(ctx))
+            else:
+                return await self._create(ctx, resource, item, body)
+        except NotFoundError:
+            if item.op == "delete":
+                return PushResult(item.key, "ok")  # already gone: the goal is reached
+            return PushResult(item.key, "rejected", message=f"{item.key} no longer exists on Sales Layer")
+        return PushResult(item.key, "ok", external_id=item.external_id)
+
+    async def _create(
+        self, ctx: ConnectionContext, resource: Resource, item: Outbound, body: Any
+    ) -> PushResult:
+        if item.entity != "product":
+            return PushResult(item.key, "rejected", message=f"creating {item.entity} records in Sales Layer is not supported; create it there first")
+        try:
+            response = await ctx.http.request("POST", resource.path, json=body, headers=_headers(ctx))
+        except RejectedError as exc:
+            if "already exists" not in str(exc):
+                raise
+            existing = await self._id_by_ref(ctx, resource, item.key)
+            body = {k: v for k, v in body.items() if k != resource.ref_field}
+            await ctx.http.request("PATCH", f"{resource.path}({existing})", json=body, headers=_headers(ctx))
+            return PushResult(item.key, "ok", external_id=existing)
+        return PushResult(item.key, "ok", external_id=_id_from_location(response.headers.get("Location", "")))
+
+    async def _id_by_ref(self, ctx: ConnectionContext, resource: Resource, ref: str) -> str:
+        quoted = ref.replace("'", "''")
+        params = {"$filter": f"{resource.ref_field} eq '{quoted}'", "$select": resource.id_field}
+        data, response = await ctx.http.get_json(resource.path, params=params, headers=_headers(ctx))
+        items, _, _ = _envelope(data, response.body, ctx.name, response.url)
+        if not items:
+            raise NotFoundError(f"{ref} exists and does not", connection=ctx.name, url=response.url)
+        return str(items[0][resource.id_field])
+
+
+def _id_from_location(location: str) -> str | None:
+    """``…/Products(3)`` -> ``"3"``."""
+    if location.endswith(")") and "(" in location:
+        return location[location.rindex("(") + 1 : -1]
+    return None
+
+
+def _headers(ctx: ConnectionContext) -> dict[str, str]:
+    return {"Accept-Language": ctx.locale}
+
+
+def _prefixed(fields: Iterable[str], stream: str) -> Iterable[str]:
+    prefix = {"products": "prod_", "variants": "frmt_", "categories": "cat_"}[stream]
+    return (f for f in fields if f.startswith(prefix))
+
+
+def _envelope(
+    data: Any, body: bytes, connection: str, url: str
+) -> tuple[list[Any], str | None, int | None]:
+    """``value``, ``@nextLink`` and ``@count`` of a collection page, or a clear error."""
+    if not isinstance(data, dict) or not isinstance(data.get("value"), list):
+        raise BadResponseError(
+            "the page is not a Sales Layer collection (no \"value\" list)",
+            body=body, connection=connection, url=url,
+        )
+    next_link = data.get("@nextLink")
+    count = data.get("@count")
+    return (
+        data["value"],
+        next_link if isinstance(next_link, str) and next_link else None,
+        count if isinstance(count, int) else None,
+    )

@@ -1,0 +1,5 @@
+"""``python -m salync_core`` is the ``salync`` command."""
+
+from salync_core.cli import main
+
+main()

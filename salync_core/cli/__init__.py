@@ -1,0 +1,21 @@
+"""The ``salync`` command line: a thin layer over the same API a host app embeds."""
+
+from __future__ import annotations
+
+import click
+
+from salync_core.cli.conflict_commands import conflicts, explain, push
+from salync_core.cli.demo_command import demo
+from salync_core.cli.read_commands import records, status
+from salync_core.cli.setup_commands import emulate, init
+from salync_core.cli.sync_commands import reconcile, sync
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="salync-core")
+def main() -> None:
+    """Salync Core: keep commerce data in step across platforms, through a local SQLite mirror."""
+
+
+for command in (init, sync, reconcile, push, status, records, explain, conflicts, emulate, demo):
+    main.add_command(command)

@@ -1,0 +1,94 @@
+"""``salync init`` and ``salync emulate``."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import click
+
+from salync_core import plugins
+from salync_core.cli.app import EXIT_CONFIG, console, fail, handle_errors
+
+TEMPLATE = """\
+# Salync Core configuration. See the README for every key.
+[store]
+path = "salync.db"
+
+[sync]
+mass_delete_threshold = 0.10   # reconcile refuses to delete more than this share of a stream
+
+# [connections.pim]
+# plugin = "saleslayer"
+# base_url = "https://api2.saleslayer.com/rest/Catalog"
+# api_key = "env:SL_API_KEY"      # or leave out and run `salync secrets set pim api_key`
+# locale = "en"
+# attributes = ["prod_brand"]     # catalog fields to keep in `attributes`; "*" for all
+
+# [policies]
+# default = "last_writer_wins"
+# [policies.product]
+# default = { owner = "pim" }
+"""
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="Where to write salync.toml.",
+)
+@handle_errors
+def init(directory: Path) -> None:
+    """Write a starter salync.toml (never overwriting one)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "salync.toml"
+    if config.exists():
+        fail(f"{config} already exists; not overwriting it", EXIT_CONFIG)
+    config.write_text(TEMPLATE, encoding="utf-8")
+    console.print(f"wrote {config}")
+
+
+EMULATOR_OPTIONS = ("products", "seed", "api_key", "plan", "time_scale", "rate_limit", "tls")
+
+
+@click.command()
+@click.argument("platform")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, help="0 picks a free port.")
+@click.option("--products", type=int, default=None, help="Catalog size.")
+@click.option("--seed", type=int, default=None, help="Seed of the generated catalog.")
+@click.option("--api-key", default=None, help="The key the emulator accepts.")
+@click.option("--plan", default=None, help="Plan whose limits apply (platforms with plans).")
+@click.option("--time-scale", type=float, default=None, help="Run platform time this much faster.")
+@click.option("--rate-limit/--no-rate-limit", default=None, help="Enforce the platform's limits.")
+@click.option(
+    "--tls", is_flag=True, default=None, help="Serve HTTPS (self-signed) where supported."
+)
+@handle_errors
+def emulate(platform: str, host: str, port: int, **options: Any) -> None:
+    """Run PLATFORM's emulator on loopback until stopped (Ctrl-C)."""
+    emulators = plugins.emulators()
+    if platform not in emulators:
+        fail(
+            f"no emulator for {platform!r} (installed: {', '.join(sorted(emulators)) or 'none'})",
+            EXIT_CONFIG,
+        )
+    cls = emulators[platform]
+    emulator = cls(**_constructor_args(cls, {k: v for k, v in options.items() if v is not None}))
+    emulator.serve_forever(host, port, announce=lambda url: console.print(url, soft_wrap=True))
+
+
+def _constructor_args(cls: type[Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Pass each option the emulator understands; refuse the ones it does not."""
+    accepted = inspect.signature(cls).parameters
+    if "api_key" in options and "api_key" not in accepted and "api_keys" in accepted:
+        options["api_keys"] = [options.pop("api_key")]
+    unknown = [name for name in options if name not in accepted]
+    if unknown:
+        flags = ", ".join("--" + n.replace("_", "-") for n in unknown)
+        fail(f"the {cls.name} emulator does not take {flags}", EXIT_CONFIG)
+    return options

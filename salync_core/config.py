@@ -1,0 +1,202 @@
+"""``salync.toml``: where the mirror lives, which connections to sync, and the field policies.
+
+::
+
+    [store]
+    path = "salync.db"              # relative to this file
+
+    [connections.pim]
+    plugin = "saleslayer"
+    base_url = "https://api2.saleslayer.com/rest/Catalog"
+    api_key = "env:SL_API_KEY"      # a literal, "env:VAR", or left out to use the encrypted store
+    locale = "en"
+    attributes = ["prod_brand"]     # anything else is a plugin option
+
+A mistake names the file, the key and what was expected. Secrets are resolved only when a
+connection is used, so ``salync status`` works without them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from attrs import Factory, field, frozen
+
+from salync_core.errors import ConfigError
+from salync_core.http.urls import check_url_security
+from salync_core.models import ENTITY_TYPES
+from salync_core.secrets import Secret
+
+CONFIG_FILE = "salync.toml"
+CONNECTION_KEYS = frozenset(
+    {"plugin", "base_url", "locale", "time_scale", "ca_file", "streams", "push"}
+)
+
+
+@frozen
+class SecretRef:
+    """Where a secret comes from: a literal in the file, an environment variable, or the store."""
+
+    source: str
+    name: str = ""
+    literal: Secret | None = field(default=None, repr=False)
+
+    def resolve(self, where: str) -> Secret | None:
+        """The secret, or ``None`` when it is to be read from the encrypted store."""
+        if self.source == "env":
+            value = os.environ.get(self.name)
+            if not value:
+                raise ConfigError(f"{where}: environment variable {self.name} is not set")
+            return Secret(value)
+        return self.literal
+
+
+@frozen
+class ConnectionConfig:
+    """One ``[connections.NAME]`` table."""
+
+    name: str
+    plugin: str
+    base_url: str
+    locale: str = "en"
+    time_scale: float = 1.0
+    ca_file: str | None = None
+    streams: tuple[str, ...] | None = None
+    push: tuple[str, ...] = ()
+    """Entities the engine writes to this connection (none: the connection is read-only)."""
+    secrets: dict[str, SecretRef] = Factory(dict)
+    options: dict[str, Any] = Factory(dict)
+
+
+@frozen
+class Config:
+    """The whole of ``salync.toml``."""
+
+    path: Path | None
+    store_path: Path
+    connections: dict[str, ConnectionConfig]
+    mass_delete_threshold: float = 0.10
+    policies: dict[str, Any] = Factory(dict)
+    key_file: Path | None = None
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """The connection called ``name``, or a clear error listing the configured ones."""
+        if name not in self.connections:
+            known = ", ".join(sorted(self.connections)) or "none"
+            raise ConfigError(f"{self.path}: no connection named {name!r} (configured: {known})")
+        return self.connections[name]
+
+
+def load_config(path: str | Path = CONFIG_FILE) -> Config:
+    """Read and check ``salync.toml``."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (create one with `salync init`)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
+    """Check parsed TOML and build a :class:`Config`."""
+    where = str(path or "<config>")
+    base_dir = path.parent if path else Path.cwd()
+    unknown = set(data) - {"store", "connections", "sync", "policies"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown table(s) {', '.join(sorted(unknown))}")
+    store = _table(data, "store", where)
+    store_path = base_dir / _string(store, "path", f"{where}: [store]", default="salync.db")
+    key_file = store.get("key_file")
+    sync = _table(data, "sync", where)
+    threshold = sync.get("mass_delete_threshold", 0.10)
+    if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise ConfigError(
+            f"{where}: [sync] mass_delete_threshold: expected a share between 0 and 1"
+        )
+    connections = {
+        name: _connection(name, table, f"{where}: [connections.{name}]")
+        for name, table in _table(data, "connections", where).items()
+    }
+    return Config(
+        path=path,
+        store_path=store_path,
+        connections=connections,
+        mass_delete_threshold=float(threshold),
+        policies=_table(data, "policies", where),
+        key_file=base_dir / _string(store, "key_file", f"{where}: [store]") if key_file else None,
+    )
+
+
+def _connection(name: str, table: Any, where: str) -> ConnectionConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table of connection settings")
+    if name in {"local", "host"}:
+        raise ConfigError(f"{where}: {name!r} is reserved for edits made by the host app")
+    plugin = _string(table, "plugin", where)
+    base_url = _string(table, "base_url", where)
+    try:
+        check_url_security(base_url)
+    except Exception as exc:
+        raise ConfigError(f"{where} base_url: {exc}") from None
+    time_scale = table.get("time_scale", 1.0)
+    if not isinstance(time_scale, int | float) or time_scale <= 0:
+        raise ConfigError(f"{where} time_scale: expected a positive number")
+    streams = table.get("streams")
+    if streams is not None and not (
+        isinstance(streams, list) and all(isinstance(s, str) for s in streams)
+    ):
+        raise ConfigError(f"{where} streams: expected a list of stream names")
+    push = table.get("push", [])
+    if not (isinstance(push, list) and all(isinstance(e, str) for e in push)):
+        raise ConfigError(f"{where} push: expected a list of entity names")
+    unknown = sorted(set(push) - set(ENTITY_TYPES))
+    if unknown:
+        raise ConfigError(f"{where} push: unknown entities {', '.join(unknown)}")
+    options = {k: v for k, v in table.items() if k not in CONNECTION_KEYS}
+    secrets = {
+        key: _secret_ref(options.pop(key), f"{where} {key}")
+        for key in list(options)
+        if key in {"api_key", "client_secret", "access_token", "refresh_token", "webhook_secret"}
+    }
+    return ConnectionConfig(
+        name=name,
+        plugin=plugin,
+        base_url=base_url.rstrip("/"),
+        locale=_string(table, "locale", where, default="en"),
+        time_scale=float(time_scale),
+        ca_file=_string(table, "ca_file", where) if "ca_file" in table else None,
+        streams=tuple(streams) if streams is not None else None,
+        push=tuple(push),
+        secrets=secrets,
+        options=options,
+    )
+
+
+def _secret_ref(value: Any, where: str) -> SecretRef:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f'{where}: expected a string (a literal or "env:VARIABLE")')
+    if value.startswith("env:"):
+        return SecretRef("env", name=value.removeprefix("env:"))
+    return SecretRef("literal", literal=Secret(value))
+
+
+def _table(data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table, got {type(value).__name__}")
+    return value
+
+
+def _string(table: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if value is None:
+        raise ConfigError(f"{where}: missing required key {key!r}")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} {key}: expected a non-empty string, got {value!r}")
+    return value

@@ -1,0 +1,1 @@
+"""Per-field source of truth: policies, the three-way resolver and conflicts."""

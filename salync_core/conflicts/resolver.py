@@ -1,0 +1,107 @@
+"""Three-way, per-field resolution of one incoming record against the mirror. Pure: no I/O.
+
+For every field a connection sends, the resolver compares three values: the mirror's
+(``current``), the one this connection last held (its ``base``) and the incoming one. A field
+equal to its base was not changed by this connection and is skipped, so re-reading a platform
+never overrides anything. Only the rest, the *candidates*, reach a policy (or a plugin's
+``decide_field`` hook first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from attrs import Factory, define
+
+from salync_core.conflicts.policies import MISSING, Current, FieldDecision
+from salync_core.conflicts.policy_set import PolicySet
+
+Clock = list[Any]
+"""``[origin, source_ts, seq, rule]`` as stored in ``records.clocks``."""
+
+DecideHook = Callable[[str, str, str, Any, Any], FieldDecision | None]
+"""``(entity, field, origin, current_value, incoming) -> decision or None``."""
+
+
+@define
+class Outcome:
+    """What resolving one record decided."""
+
+    changed: dict[str, Any] = Factory(dict)
+    """Fields whose mirror value changes, with their new values."""
+    clocks: dict[str, Clock] = Factory(dict)
+    """New clocks for the changed fields (the seq is filled in by the caller)."""
+    diverged: bool = False
+    """The connection holds a value the mirror did not take: it must be pushed to."""
+    conflicts: list[tuple[str, Any, Current]] = Factory(list)
+    """``(field, incoming value, current)`` for each field that opened a conflict."""
+    rejected: list[str] = Factory(list)
+    """Fields whose incoming value a policy refused."""
+    decisions: int = 0
+
+
+class Resolver:
+    """Decides incoming records field by field under a :class:`PolicySet`."""
+
+    def __init__(self, policies: PolicySet, decide_hook: DecideHook | None = None) -> None:
+        self.policies = policies
+        self.decide_hook = decide_hook
+
+    def resolve(
+        self,
+        origin: str,
+        entity: str,
+        incoming: Mapping[str, Any],
+        base: Mapping[str, Any] | None,
+        fields: Mapping[str, Any] | None,
+        clocks: Mapping[str, Clock] | None,
+        ts: float | None,
+    ) -> Outcome:
+        """Resolve ``incoming`` from ``origin`` against the mirror's ``fields`` and ``clocks``."""
+        outcome = Outcome()
+        for name, value in incoming.items():
+            seen = MISSING if base is None else base.get(name, MISSING)
+            if seen is not MISSING and seen == value:
+                continue  # not changed by origin since it last saw it: never a candidate
+            have = MISSING if fields is None else fields.get(name, MISSING)
+            if have is not MISSING and have == value:
+                continue  # already the mirror's value
+            current = None if have is MISSING else _current(have, clocks, name)
+            outcome.decisions += 1
+            decision = self._decide(origin, entity, name, value, ts, current, seen)
+            if decision is FieldDecision.ACCEPT:
+                outcome.changed[name] = value
+                outcome.clocks[name] = [origin, ts, 0, self.policies.for_field(entity, name).rule]
+            else:
+                outcome.diverged = True
+                if decision is FieldDecision.CONFLICT and current is not None:
+                    outcome.conflicts.append((name, value, current))
+                else:
+                    outcome.rejected.append(name)
+        return outcome
+
+    def _decide(
+        self,
+        origin: str,
+        entity: str,
+        name: str,
+        value: Any,
+        ts: float | None,
+        current: Current | None,
+        seen: Any,
+    ) -> FieldDecision:
+        if self.decide_hook is not None:
+            have = None if current is None else current.value
+            decided = self.decide_hook(entity, name, origin, have, value)
+            if decided is not None:
+                return decided
+        policy = self.policies.for_field(entity, name)
+        return policy.decide(origin, value, ts, current, seen)
+
+
+def _current(value: Any, clocks: Mapping[str, Clock] | None, name: str) -> Current:
+    clock = clocks.get(name) if clocks else None
+    if clock is None:
+        return Current(value, "", None)
+    return Current(value, clock[0], clock[1])

@@ -1,0 +1,81 @@
+"""A configured connection brought to life: its platform, its HTTP client, its context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from attrs import define
+
+from salync_core import plugins
+from salync_core.config import ConnectionConfig
+from salync_core.errors import ConfigError
+from salync_core.http import HttpClient
+from salync_core.platform import ConnectionContext, Platform
+from salync_core.secrets import Secret
+
+
+@define
+class LiveConnection:
+    """Everything the engine needs to talk to one connection."""
+
+    config: ConnectionConfig
+    platform: Platform
+    http: HttpClient
+    ctx: ConnectionContext
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def resolve_options(
+    config: ConnectionConfig, platform: Platform, stored: Mapping[str, Secret]
+) -> dict[str, Any]:
+    """Plugin options with secrets filled in: from the file or environment, else the store."""
+    options: dict[str, Any] = dict(config.options)
+    for name in platform.secret_options:
+        ref = config.secrets.get(name)
+        secret = ref.resolve(f"[connections.{config.name}] {name}") if ref else None
+        secret = secret or stored.get(name)
+        if secret is not None:
+            options[name] = secret
+    for name, ref in config.secrets.items():
+        if name not in options:
+            options[name] = ref.resolve(f"[connections.{config.name}] {name}")
+    return options
+
+
+def open_connection(
+    config: ConnectionConfig, stored: Mapping[str, Secret], requests_today: int
+) -> LiveConnection:
+    """Build the platform, client and context of a connection (no request is sent yet)."""
+    platform = plugins.platform(config.plugin)
+    options = resolve_options(config, platform, stored)
+    credentials = platform.credentials(options)
+    if credentials.scheme != "none" and credentials.secret is None:
+        raise ConfigError(
+            f"[connections.{config.name}]: no credentials; set api_key in salync.toml "
+            f'(a literal or "env:VARIABLE") or store one with `salync secrets set {config.name}`'
+        )
+    http = HttpClient(
+        connection=config.name,
+        base_url=config.base_url,
+        credentials=credentials,
+        limits=platform.limits(options),
+        time_scale=config.time_scale,
+        requests_today=requests_today,
+        ca_file=config.ca_file,
+    )
+    ctx = ConnectionContext(
+        name=config.name, base_url=config.base_url, options=options, http=http, locale=config.locale
+    )
+    return LiveConnection(config, platform, http, ctx)
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()

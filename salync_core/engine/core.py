@@ -1,0 +1,359 @@
+"""The engine: what a host app embeds and what the CLI wraps.
+
+::
+
+    async with Engine.open("salync.toml") as engine:
+        reports = await engine.sync()
+        await engine.upsert("product", "SKU-1", {"title": {"en": "Mug"}})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import anyio
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from salync_core import plugins
+from salync_core.config import Config, load_config
+from salync_core.conflicts.policies import MISSING, FieldDecision
+from salync_core.conflicts.policy_set import PolicySet
+from salync_core.conflicts.resolver import DecideHook, Resolver
+from salync_core.converters import from_fields
+from salync_core.engine import conflicts as conflict_ops
+from salync_core.engine import local
+from salync_core.engine.connections import LiveConnection, open_connection, today
+from salync_core.engine.pipeline import PageWork, Progress, sync_stream, usage_rows
+from salync_core.engine.push import push_connection
+from salync_core.engine.reconcile import reconcile_stream
+from salync_core.engine.report import Problem, RunReport
+from salync_core.errors import Fatal, SalyncError
+from salync_core.platform import Stream
+from salync_core.secrets import Secret
+from salync_core.store import Store
+from salync_core.store.reading import get_fields, iter_records
+from salync_core.store.operations import (
+    add_usage,
+    finish_run,
+    get_cursor,
+    requests_on,
+    set_cursor,
+    start_run,
+)
+
+
+class Engine:
+    """A configuration, its mirror, and the operations on both."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.policies = PolicySet.from_config(
+            config.policies, config.connections, plugins.policy_factories()
+        )
+        self.resolver = Resolver(self.policies, self._decide_hook())
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, config: Config | str | Path = "salync.toml") -> AsyncIterator[Engine]:
+        """Open the configuration and its mirror; closes the mirror on exit."""
+        loaded = config if isinstance(config, Config) else load_config(config)
+        store = Store(loaded.store_path)
+        try:
+            yield cls(loaded, store)
+        finally:
+            store.close()
+
+    def _decide_hook(self) -> DecideHook | None:
+        hook = plugins.pm.hook.decide_field
+        if not hook.get_hookimpls():
+            return None
+        platform_of = {name: c.plugin for name, c in self.config.connections.items()}
+
+        def decide(
+            entity: str, field: str, origin: str, current: Any, incoming: Any
+        ) -> FieldDecision | None:
+            result: FieldDecision | None = hook(
+                entity=entity,
+                field=field,
+                origin=origin,
+                platform=platform_of.get(origin, origin),
+                current=current,
+                incoming=incoming,
+            )
+            return result
+
+        return decide
+
+    # sync -------------------------------------------------------------------------------
+
+    async def sync(
+        self,
+        connections: str | Sequence[str] | None = None,
+        streams: Sequence[str] | None = None,
+        *,
+        full: bool = False,
+        reconcile: bool = False,
+        allow_mass_delete: bool = False,
+        progress: Progress | None = None,
+    ) -> list[RunReport]:
+        """Sync connections (all by default): fetch, map, resolve and apply page by page from
+        each; then push to each connection that takes pushes what it lacks."""
+        names = self._names(connections)
+        reports = [
+            await self._run(
+                name,
+                "sync",
+                streams,
+                full=full,
+                reconcile=reconcile,
+                allow_mass_delete=allow_mass_delete,
+                progress=progress,
+            )
+            for name in names
+        ]
+        return reports + await self.push(names)
+
+    async def push(self, connections: str | Sequence[str] | None = None) -> list[RunReport]:
+        """Deliver the changes each connection lacks (those with ``push`` configured)."""
+        return [
+            await self._run(name, "push", None, fetch=False, push=True)
+            for name in self._names(connections)
+            if self.config.connection(name).push
+        ]
+
+    async def reconcile(
+        self,
+        connections: str | Sequence[str] | None = None,
+        streams: Sequence[str] | None = None,
+        *,
+        allow_mass_delete: bool = False,
+    ) -> list[RunReport]:
+        """Scan keys on platforms that never report deletions and tombstone what disappeared."""
+        return [
+            await self._run(
+                name,
+                "reconcile",
+                streams,
+                reconcile=True,
+                fetch=False,
+                allow_mass_delete=allow_mass_delete,
+            )
+            for name in self._names(connections)
+        ]
+
+    def _names(self, connections: str | Sequence[str] | None) -> list[str]:
+        if connections is None:
+            return list(self.config.connections)
+        names = [connections] if isinstance(connections, str) else list(connections)
+        for name in names:
+            self.config.connection(name)
+        return names
+
+    async def _run(
+        self,
+        name: str,
+        kind: str,
+        streams: Sequence[str] | None,
+        *,
+        full: bool = False,
+        reconcile: bool = False,
+        fetch: bool = True,
+        push: bool = False,
+        allow_mass_delete: bool = False,
+        progress: Progress | None = None,
+    ) -> RunReport:
+        report = RunReport(name, kind)
+        started = time.monotonic()
+        run_id = await self.store.run(start_run, self.store.conn, name, kind)
+        live: LiveConnection | None = None
+        try:
+            live = await self._connect(name)
+            chosen = self._streams(live, streams) if fetch or reconcile else []
+            if fetch:
+                await self._fetch_streams(live, chosen, report, run_id, full, progress)
+            if reconcile and report.ok and not report.paused_until:
+                for stream in chosen:
+                    if not stream.reports_deletions:
+                        work = self._work(live, stream, run_id)
+                        await reconcile_stream(
+                            self.store,
+                            work,
+                            report,
+                            self.config.mass_delete_threshold,
+                            allow_mass_delete,
+                        )
+            if push:
+                await push_connection(self.store, live, self.policies, report)
+        except SalyncError as exc:
+            report.problems.append(Problem(name, "", str(exc), fatal=isinstance(exc, Fatal)))
+        finally:
+            report.seconds = time.monotonic() - started
+            if live is not None:
+                report.requests += await self._flush_usage(live)
+                await live.close()
+            error = "; ".join(str(p) for p in report.problems) or None
+            await self.store.run(self._finish, run_id, report, error)
+        return report
+
+    def _finish(self, run_id: int, report: RunReport, error: str | None) -> None:
+        finish_run(self.store.conn, run_id, report.status, report.as_json(), error)
+
+    async def _flush_usage(self, live: LiveConnection) -> int:
+        """Write request counters not yet committed with a page; returns their requests."""
+        rows = usage_rows(live)
+        if rows:
+
+            def write() -> None:
+                with self.store.write() as txn:
+                    add_usage(txn, live.name, rows)
+
+            await self.store.run(write)
+        return sum(day["requests"] for day in rows.values())
+
+    async def _connect(self, name: str) -> LiveConnection:
+        config = self.config.connection(name)
+        stored = await self.store.run(self._stored_secrets, name)
+        used = await self.store.run(requests_on, self.store.conn, name, today())
+        return open_connection(config, stored, used)
+
+    def _stored_secrets(self, name: str) -> Mapping[str, Secret]:
+        return {}
+
+    def _streams(self, live: LiveConnection, names: Sequence[str] | None) -> list[Stream]:
+        wanted = names or live.config.streams
+        if not wanted:
+            return list(live.platform.streams)
+        known = {s.name for s in live.platform.streams}
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise SalyncError(
+                f"{live.name}: {live.platform.name} has no stream(s) {', '.join(unknown)} "
+                f"(streams: {', '.join(sorted(known))})"
+            )
+        return [s for s in live.platform.streams if s.name in wanted]
+
+    def _work(self, live: LiveConnection, stream: Stream, run_id: int) -> PageWork:
+        return PageWork(live, stream, self.resolver, self.policies, run_id)
+
+    async def _fetch_streams(
+        self,
+        live: LiveConnection,
+        streams: Iterable[Stream],
+        report: RunReport,
+        run_id: int,
+        full: bool,
+        progress: Progress | None,
+    ) -> None:
+        fresh_passes: dict[str, Any] = {}
+        for stream in streams:
+            stored = await self.store.run(get_cursor, self.store.conn, live.name, stream.name)
+            cursor = None if full else stored
+            if cursor is None and stream.covered_by in fresh_passes:
+                await self.store.run(
+                    self._copy_cursor, live.name, stream.name, fresh_passes[stream.covered_by]
+                )
+                report.stream(stream.name).skipped = f"read with {stream.covered_by}"
+                continue
+            problems = len(report.problems)
+            last, completed_full_pass = await sync_stream(
+                self.store, self._work(live, stream, run_id), cursor, report, progress
+            )
+            if completed_full_pass:
+                fresh_passes[stream.name] = last
+            if report.paused_until or _fatal(report, problems):
+                break
+
+    def _copy_cursor(self, connection: str, stream: str, cursor: Any) -> None:
+        with self.store.write() as txn:
+            set_cursor(txn, connection, stream, cursor)
+
+    # local edits and the change feed ------------------------------------------------
+
+    async def upsert(self, entity: str, key: str, fields: Mapping[str, Any]) -> int | None:
+        """Record an edit from the host app (origin ``local``); it flows out on the next push.
+
+        Returns the change's seq, or ``None`` if the mirror already held these values. Raises
+        :class:`PolicyError` (nothing applied) if a policy gives a field to another system.
+        """
+        return await self.store.run(local.upsert, self.store, self.resolver, entity, key, fields)
+
+    async def delete(self, entity: str, key: str) -> bool:
+        """Delete a record from the host app; returns whether it was live."""
+        return await self.store.run(local.delete, self.store, self.policies, entity, key)
+
+    async def changes(
+        self,
+        since: int = 0,
+        *,
+        entity: str | None = None,
+        follow: bool = False,
+        poll_interval: float = 0.5,
+        batch: int = 500,
+    ) -> AsyncIterator[local.Change]:
+        """The change log after ``since``, oldest first; with ``follow``, wait for more forever."""
+        position = since
+        while True:
+            rows = await self.store.run(
+                local.read_changes, self.store.conn, position, batch, entity
+            )
+            for change in rows:
+                yield change
+            if rows:
+                position = rows[-1].seq
+            elif not follow:
+                return
+            else:
+                await anyio.sleep(poll_interval)
+
+    async def register_consumer(self, name: str, since: int | None = None) -> int:
+        """Register a change-feed consumer: tombstones are kept until it has passed them."""
+        return await self.store.run(local.register_consumer, self.store, name, since)
+
+    async def acknowledge(self, name: str, seq: int) -> None:
+        """Tell the engine consumer ``name`` has handled every change up to ``seq``."""
+        await self.store.run(local.acknowledge, self.store, name, seq)
+
+    async def purge_tombstones(self) -> int:
+        """Forget deleted records that every pushing connection and consumer has passed."""
+        pushing = [n for n, c in self.config.connections.items() if c.push]
+        return await self.store.run(local.purge_tombstones, self.store, pushing)
+
+    # conflicts and provenance ---------------------------------------------------------
+
+    def conflicts(self, status: str | None = "open") -> list[conflict_ops.Conflict]:
+        """Conflicts (open ones by default), oldest first."""
+        return conflict_ops.list_conflicts(self.store.conn, status)
+
+    def conflict(self, conflict_id: int) -> conflict_ops.Conflict:
+        return conflict_ops.get_conflict(self.store.conn, conflict_id)
+
+    async def resolve_conflict(
+        self, conflict_id: int, *, take: str | None = None, value: Any = MISSING
+    ) -> conflict_ops.Conflict:
+        """Settle a conflict with a candidate's value or a value of your own; the chosen value
+        then flows to every system that lacks it."""
+        return await self.store.run(conflict_ops.resolve, self.store, conflict_id, take, value)
+
+    def explain(self, entity: str, key: str) -> dict[str, Any]:
+        """Field by field: value, origin, source time, the rule that decided, who holds what."""
+        return conflict_ops.explain(self.store.conn, self.policies, entity, key)
+
+    # reading the mirror ---------------------------------------------------------------
+
+    def records(self, entity: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Every record of ``entity`` as ``{"ref": key, **fields}`` (tombstoned ones on request)."""
+        return iter_records(self.store.conn, entity, deleted=deleted)
+
+    def get(self, entity: str, key: str) -> Any | None:
+        """The canonical model of one live record, or ``None``."""
+        fields = get_fields(self.store.conn, entity, key)
+        return None if fields is None else from_fields(entity, key, fields)
+
+
+def _fatal(report: RunReport, since: int) -> bool:
+    """Whether a problem recorded after index ``since`` means the connection cannot go on."""
+    return any(p.fatal for p in report.problems[since:])

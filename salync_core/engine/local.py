@@ -1,0 +1,125 @@
+"""Edits from the host app and the change feed it reads.
+
+Local edits carry the origin ``local``: a participant in the policies like any connection, so
+``owner = "local"`` makes the host app the source of truth for a field, and a local edit to a
+field another connection owns is refused whole.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from attrs import frozen
+
+from salync_core.conflicts.policies import LOCAL
+from salync_core.conflicts.policy_set import PolicySet
+from salync_core.conflicts.resolver import Resolver
+from salync_core.converters import codec, format_datetime
+from salync_core.errors import DataError, PolicyError
+from salync_core.platform import Record
+from salync_core.store import Store
+from salync_core.store.mirror import apply_deletions, apply_records
+
+
+@frozen
+class Change:
+    """One row of the change log, as the change feed delivers it."""
+
+    seq: int
+    entity: str
+    key: str
+    op: str
+    fields: dict[str, Any] | None
+    origin: str
+    at: str
+
+
+def upsert(
+    store: Store, resolver: Resolver, entity: str, key: str, fields: Mapping[str, Any]
+) -> int | None:
+    """Apply a local edit; returns its change seq, or ``None`` when nothing changed."""
+    if not isinstance(key, str) or not key.strip():
+        raise DataError(f"{entity}: a local edit needs a reference, got {key!r}")
+    clean = codec(entity).normalize(fields)
+    record = Record(entity, key, clean, source_ts=format_datetime(datetime.now(UTC)))
+    with store.write() as txn:
+        stats = apply_records(txn, LOCAL, [record], resolver, track_base=False)
+        return txn.last_seq if stats.changed else None
+
+
+def delete(store: Store, policies: PolicySet, entity: str, key: str) -> bool:
+    """Tombstone a record from the host app; returns whether it was live."""
+    codec(entity)
+    if not policies.accepts_delete(entity, LOCAL):
+        raise PolicyError(
+            f"{LOCAL} may not delete {entity} records: {policies.entities[entity].rule}"
+        )
+    with store.write() as txn:
+        return apply_deletions(txn, LOCAL, entity, [key]) == 1
+
+
+def read_changes(
+    conn: sqlite3.Connection, since: int, limit: int, entity: str | None = None
+) -> list[Change]:
+    """Change-log rows after ``since``, oldest first."""
+    sql = "SELECT seq, entity, key, op, fields, origin, at FROM changes WHERE seq > ?"
+    params: tuple[Any, ...] = (since,)
+    if entity is not None:
+        sql += " AND entity = ?"
+        params += (entity,)
+    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit))
+    return [
+        Change(seq, ent, key, op, None if fields is None else orjson.loads(fields), origin, at)
+        for seq, ent, key, op, fields, origin, at in rows
+    ]
+
+
+def register_consumer(store: Store, name: str, since: int | None) -> int:
+    """Register a change-feed consumer (tombstones wait for it); returns its position."""
+    with store.write() as txn:
+        start = txn.last_seq if since is None else since
+        txn.conn.execute(
+            "INSERT INTO consumers (name, seq, registered_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO NOTHING",
+            (name, start, txn.now),
+        )
+        row = txn.conn.execute("SELECT seq FROM consumers WHERE name = ?", (name,)).fetchone()
+        return int(row[0])
+
+
+def acknowledge(store: Store, name: str, seq: int) -> None:
+    """A consumer has handled everything up to ``seq`` (positions never move backwards)."""
+    with store.write() as txn:
+        updated = txn.conn.execute(
+            "UPDATE consumers SET seq = max(seq, ?) WHERE name = ?", (seq, name)
+        ).rowcount
+        if not updated:
+            raise DataError(f"no change-feed consumer named {name!r}; register it first")
+
+
+def purge_tombstones(store: Store, pushing: list[str]) -> int:
+    """Forget deleted records every pushing connection and every consumer has passed."""
+    with store.write() as txn:
+        conn = txn.conn
+        positions = [row[0] for row in conn.execute("SELECT seq FROM consumers")] + [
+            _push_position(conn, name) for name in pushing
+        ]
+        horizon = min(positions, default=txn.last_seq)
+        gone = conn.execute(
+            "SELECT entity, key FROM tombstones WHERE seq <= ?", (horizon,)
+        ).fetchall()
+        conn.executemany("DELETE FROM records WHERE entity = ? AND key = ? AND deleted = 1", gone)
+        conn.executemany("DELETE FROM id_map WHERE entity = ? AND key = ?", gone)
+        conn.execute("DELETE FROM tombstones WHERE seq <= ?", (horizon,))
+        return len(gone)
+
+
+def _push_position(conn: sqlite3.Connection, connection: str) -> int:
+    row = conn.execute(
+        "SELECT seq FROM push_cursors WHERE connection = ?", (connection,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])

@@ -1,0 +1,247 @@
+"""The outbox: what each connection must be sent, planned from the change log in one
+transaction, delivered in batches, acknowledged exactly once. Pure store work, no I/O.
+
+Planning reads the change-log rows after the connection's push cursor (and the records the
+connection holds a refused value for), compares the mirror with what the connection last held
+(its base), and queues only the fields it lacks and may receive. The outbox rows and the new
+push cursor commit together, so a crash never loses or repeats a plan. An acknowledged push
+updates the connection's base, so the value coming back on the next read is no change at all
+(echo suppression).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from attrs import frozen
+
+from salync_core.conflicts.policies import MISSING
+from salync_core.conflicts.policy_set import PolicySet
+from salync_core.platform import Outbound, PushResult
+from salync_core.store import Store, Transaction
+from salync_core.store.operations import add_dead_letters
+
+DELETED_MARK = "__deleted__"
+"""Set in a base when the connection is known to have deleted the record."""
+MAX_ATTEMPTS = 8
+
+
+@frozen
+class Due:
+    """One outbox row ready to send."""
+
+    id: int
+    item: Outbound
+    attempts: int
+
+
+def push_position(conn: sqlite3.Connection, connection: str) -> int:
+    row = conn.execute(
+        "SELECT seq FROM push_cursors WHERE connection = ?", (connection,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _targets(
+    conn: sqlite3.Connection, connection: str, since: int, entities: Sequence[str]
+) -> list[tuple[str, str]]:
+    marks = ",".join("?" * len(entities))
+    changed = conn.execute(
+        f"SELECT DISTINCT entity, key FROM changes WHERE seq > ? AND entity IN ({marks})",
+        (since, *entities),
+    ).fetchall()
+    diverged = conn.execute(
+        f"SELECT entity, key FROM id_map WHERE connection = ? AND diverged = 1 AND entity IN ({marks})",
+        (connection, *entities),
+    ).fetchall()
+    return list(dict.fromkeys([*changed, *diverged]))
+
+
+def outbound_fields(
+    entity: str,
+    fields: dict[str, Any],
+    base: dict[str, Any],
+    writable: frozenset[str],
+    policies: PolicySet,
+    connection: str,
+) -> dict[str, Any]:
+    """The fields the connection lacks, may receive and can write."""
+    return {
+        name: value
+        for name, value in fields.items()
+        if name in writable
+        and base.get(name, MISSING) != value
+        and policies.for_field(entity, name).receives(connection)
+    }
+
+
+def plan(
+    store: Store,
+    connection: str,
+    entities: Sequence[str],
+    writable: dict[str, frozenset[str]],
+    policies: PolicySet,
+) -> int:
+    """Queue what ``connection`` must be sent; returns how many outbox rows were written."""
+    if not entities:
+        return 0
+    with store.write() as txn:
+        conn = txn.conn
+        since = push_position(conn, connection)
+        planned = 0
+        for entity, key in _targets(conn, connection, since, entities):
+            planned += _plan_one(
+                txn, connection, entity, key, writable.get(entity, frozenset()), policies
+            )
+        conn.execute(
+            "INSERT INTO push_cursors (connection, seq) VALUES (?, ?)"
+            " ON CONFLICT (connection) DO UPDATE SET seq = excluded.seq",
+            (connection, txn.last_seq),
+        )
+        conn.execute(
+            "UPDATE id_map SET diverged = 0 WHERE connection = ? AND diverged = 1", (connection,)
+        )
+        return planned
+
+
+def _plan_one(
+    txn: Transaction,
+    connection: str,
+    entity: str,
+    key: str,
+    writable: frozenset[str],
+    policies: PolicySet,
+) -> int:
+    conn = txn.conn
+    row = conn.execute(
+        "SELECT fields, deleted, seq FROM records WHERE entity = ? AND key = ?", (entity, key)
+    ).fetchone()
+    seen = conn.execute(
+        "SELECT external_id, base FROM id_map WHERE connection = ? AND entity = ? AND key = ?",
+        (connection, entity, key),
+    ).fetchone()
+    if row is None:
+        return 0
+    fields, deleted, seq = orjson.loads(row[0]), bool(row[1]), int(row[2])
+    base = orjson.loads(seen[1]) if seen else {}
+    if deleted:
+        if seen is None or base.get(DELETED_MARK):
+            return 0
+        op, send = "delete", {}
+    else:
+        op, send = "upsert", outbound_fields(entity, fields, base, writable, policies, connection)
+        if not send:
+            return 0
+    idempotency = hashlib.sha256(f"{connection}\0{entity}\0{key}\0{seq}".encode()).hexdigest()[:32]
+    conn.execute(
+        "DELETE FROM outbox WHERE connection = ? AND entity = ? AND key = ? AND status = 'pending'",
+        (connection, entity, key),
+    )
+    conn.execute(
+        "INSERT INTO outbox (connection, entity, key, op, fields, idempotency_key, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        (connection, entity, key, op, orjson.dumps(send), idempotency, txn.now),
+    )
+    return 1
+
+
+def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
+    """Pending rows whose next attempt is due, oldest first, with what the connection holds."""
+    rows = store.conn.execute(
+        "SELECT o.id, o.entity, o.key, o.op, o.fields, o.idempotency_key, o.attempts,"
+        " m.external_id, m.base FROM outbox o LEFT JOIN id_map m ON m.connection = o.connection"
+        " AND m.entity = o.entity AND m.key = o.key WHERE o.connection = ? AND o.status = 'pending'"
+        " AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+        (connection, time.time(), limit),
+    ).fetchall()
+    return [
+        Due(
+            row_id,
+            Outbound(
+                entity,
+                key,
+                orjson.loads(fields),
+                orjson.loads(base) if base else {},
+                external_id,
+                op,
+                idempotency,
+            ),
+            attempts,
+        )
+        for row_id, entity, key, op, fields, idempotency, attempts, external_id, base in rows
+    ]
+
+
+def next_wait(store: Store, connection: str) -> float | None:
+    """Seconds until the next pending row is due, or ``None`` when nothing is pending."""
+    row = store.conn.execute(
+        "SELECT min(next_attempt_at) FROM outbox WHERE connection = ? AND status = 'pending'",
+        (connection,),
+    ).fetchone()
+    return None if row[0] is None else max(0.0, float(row[0]) - time.time())
+
+
+def record_results(
+    store: Store, connection: str, sent: Sequence[tuple[Due, PushResult]], payloads: dict[int, Any]
+) -> tuple[int, int, int]:
+    """Acknowledge, reschedule or bury each sent row; returns (acked, retrying, dead)."""
+    acked = retrying = dead = 0
+    with store.write() as txn:
+        for row, result in sent:
+            if result.status == "ok":
+                _acknowledge(txn, connection, row, result)
+                acked += 1
+            elif result.status == "retry" and row.attempts + 1 < MAX_ATTEMPTS:
+                _reschedule(txn, row, result.message)
+                retrying += 1
+            else:
+                _bury(txn, connection, row, result.message, payloads.get(row.id))
+                dead += 1
+    return acked, retrying, dead
+
+
+def _acknowledge(txn: Transaction, connection: str, row: Due, result: PushResult) -> None:
+    item = row.item
+    base = {DELETED_MARK: True} if item.op == "delete" else {**item.base, **item.fields}
+    txn.conn.execute(
+        "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1 WHERE id = ?",
+        (txn.now, row.id),
+    )
+    txn.conn.execute(
+        "INSERT INTO id_map (connection, entity, key, external_id, base, diverged, seen_at)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (connection, entity, key) DO UPDATE SET"
+        " external_id = coalesce(excluded.external_id, external_id), base = excluded.base",
+        (
+            connection,
+            item.entity,
+            item.key,
+            result.external_id or item.external_id,
+            orjson.dumps(base),
+            txn.now,
+        ),
+    )
+
+
+def _reschedule(txn: Transaction, row: Due, message: str) -> None:
+    delay = random.uniform(0, min(300.0, 0.5 * 2 ** (row.attempts + 1)))  # full jitter
+    txn.conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+        (time.time() + delay, message, row.id),
+    )
+
+
+def _bury(txn: Transaction, connection: str, row: Due, message: str, payload: Any) -> None:
+    txn.conn.execute(
+        "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
+        (message, row.id),
+    )
+    raw = payload if payload is not None else row.item.fields
+    add_dead_letters(
+        txn, connection, f"push:{row.item.entity}", row.item.key, [(raw, message)], None
+    )

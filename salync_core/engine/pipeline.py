@@ -1,0 +1,186 @@
+"""One stream of one connection: fetch -> map -> resolve -> apply, one transaction per page.
+
+The fetch of page N+1 runs while page N is mapped and written in the store's worker thread. A
+page, its records, change-log rows, tombstones, dead letters, request counters and the stream's
+new cursor are committed together, so a process killed between pages resumes from the last
+committed cursor with nothing lost and nothing logged twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from attrs import define
+
+from salync_core.conflicts.policy_set import PolicySet
+from salync_core.conflicts.resolver import Resolver
+from salync_core.engine.connections import LiveConnection
+from salync_core.engine.mapping import map_items
+from salync_core.engine.report import Problem, RunReport, StreamReport
+from salync_core.errors import BadResponseError, Fatal, QuotaExhausted, SalyncError, TransportError
+from salync_core.platform import Page, Stream
+from salync_core.store import Store, Transaction
+from salync_core.store.mirror import ApplyStats, apply_deletions, apply_records
+from salync_core.store.operations import add_dead_letters, add_usage, set_cursor
+
+
+class Progress(Protocol):
+    """Receives progress of long work (the CLI draws bars from it)."""
+
+    def page_done(self, connection: str, stream: str, items: int, total: int | None) -> None: ...
+
+
+@define
+class PageWork:
+    """Everything one page transaction needs."""
+
+    live: LiveConnection
+    stream: Stream
+    resolver: Resolver
+    policies: PolicySet
+    run_id: int
+    save_cursor: bool = True
+    """Off for pages that are not part of the stream's pass (reconcile fetching missing items)."""
+
+
+def apply_page(
+    store: Store, work: PageWork, page: Page, usage: dict[str, Any]
+) -> tuple[ApplyStats, int, int]:
+    """Map and apply one page in one transaction; returns (stats, rejected, deleted)."""
+    live, stream = work.live, work.stream
+    records, rejects = map_items(live.platform, live.ctx, stream, page.items)
+    rejects.extend((r.raw, r.reason) for r in page.rejects)
+    alive = [r for r in records if not r.deleted]
+    with store.write() as txn:
+        stats = apply_records(txn, live.name, alive, work.resolver)
+        deleted = _apply_page_deletions(txn, work, page, [r for r in records if r.deleted])
+        add_dead_letters(txn, live.name, stream.name, page.ref, rejects, work.run_id)
+        if work.save_cursor:
+            set_cursor(txn, live.name, stream.name, page.cursor)
+        add_usage(txn, live.name, usage)
+    return stats, len(rejects), deleted
+
+
+def _apply_page_deletions(txn: Transaction, work: PageWork, page: Page, gone: list[Any]) -> int:
+    by_entity: dict[str, list[str]] = {}
+    for record in gone:
+        by_entity.setdefault(record.entity, []).append(record.key)
+    for deletion in page.deletions:
+        key = deletion.key or _key_for(txn, work.live.name, deletion.entity, deletion.external_id)
+        if key is not None:
+            by_entity.setdefault(deletion.entity, []).append(key)
+    origin = work.live.name
+    return sum(
+        apply_deletions(txn, origin, entity, keys, work.policies.accepts_delete(entity, origin))
+        for entity, keys in by_entity.items()
+    )
+
+
+def _key_for(txn: Transaction, connection: str, entity: str, external_id: str | None) -> str | None:
+    row = txn.conn.execute(
+        "SELECT key FROM id_map WHERE connection = ? AND entity = ? AND external_id = ?",
+        (connection, entity, external_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def usage_rows(live: LiveConnection) -> dict[str, dict[str, int]]:
+    """Drain the client's request counters into ledger rows by day."""
+    return {
+        day.isoformat(): {
+            "requests": u.requests,
+            "throttled": u.throttled,
+            "retries": u.retries,
+            "bytes_in": u.bytes_in,
+            "bytes_out": u.bytes_out,
+        }
+        for day, u in live.http.take_usage().items()
+    }
+
+
+_End = tuple[str, BaseException | None]
+
+
+async def sync_stream(
+    store: Store,
+    work: PageWork,
+    cursor: Any,
+    report: RunReport,
+    progress: Progress | None = None,
+) -> tuple[Any, bool]:
+    """Fetch and apply every page of one stream after ``cursor``.
+
+    Returns the last cursor stored and whether a full pass (everything, not only changes) ran
+    to its end. Problems are recorded in ``report``; a daily quota stops the stream cleanly at a
+    committed page.
+    """
+    stream_report = report.stream(work.stream.name)
+    send, receive = anyio.create_memory_object_stream[Page | _End](max_buffer_size=1)
+    last_cursor, completed, full = cursor, False, False
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_produce, work, cursor, send)
+        async with receive:
+            async for item in receive:
+                if isinstance(item, tuple):
+                    completed = item[1] is None
+                    await _record_end(store, item[1], work, report)
+                    break
+                usage = usage_rows(work.live)
+                report.requests += sum(day["requests"] for day in usage.values())
+                stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
+                last_cursor, full = item.cursor, item.full
+                stream_report.pages += 1
+                stream_report.applied.add(stats)
+                stream_report.rejected += rejected
+                stream_report.deleted += deleted
+                if rejected:
+                    report.problems.append(
+                        Problem(
+                            work.live.name,
+                            work.stream.name,
+                            f"{rejected} item(s) rejected to dead letters",
+                            item.ref,
+                        )
+                    )
+                if progress is not None:
+                    progress.page_done(
+                        work.live.name, work.stream.name, len(item.items), item.total
+                    )
+        tg.cancel_scope.cancel()
+    return last_cursor, completed and full
+
+
+async def _produce(work: PageWork, cursor: Any, send: MemoryObjectSendStream[Page | _End]) -> None:
+    async with send:
+        try:
+            async for page in work.live.platform.fetch(work.live.ctx, work.stream, cursor):
+                await send.send(page)
+        except (SalyncError, QuotaExhausted) as exc:
+            await send.send(("error", exc))
+        else:
+            await send.send(("done", None))
+
+
+async def _record_end(
+    store: Store, exc: BaseException | None, work: PageWork, report: RunReport
+) -> None:
+    if exc is None:
+        return
+    if isinstance(exc, QuotaExhausted):
+        report.paused_until = exc.resume_at.isoformat()
+        return
+    page = exc.url if isinstance(exc, TransportError) else ""
+    fatal = isinstance(exc, Fatal)
+    report.problems.append(Problem(work.live.name, work.stream.name, str(exc), page, fatal))
+    if isinstance(exc, BadResponseError):
+        await store.run(_dead_letter_body, store, work, page, exc)
+
+
+def _dead_letter_body(store: Store, work: PageWork, page: str, exc: BadResponseError) -> None:
+    """A page that never parsed is kept whole, so nothing it held is silently lost."""
+    with store.write() as txn:
+        add_dead_letters(
+            txn, work.live.name, work.stream.name, page, [(exc.body, str(exc))], work.run_id
+        )

@@ -1,0 +1,100 @@
+"""Reconciliation for platforms that never report deletions (Sales Layer 2.0).
+
+A key-only scan lists every item that still exists. Records this connection brought into the
+mirror that the scan no longer lists become tombstones; items the scan lists that the mirror
+lacks (an incremental pass can miss an item when others are deleted under its ``$skip``) are
+fetched by id. A scan that fails part-way deletes nothing, and a deletion of more than the
+configured share of a stream is refused unless the caller allows it.
+"""
+
+from __future__ import annotations
+
+
+from salync_core.engine.pipeline import PageWork, apply_page, usage_rows
+from salync_core.engine.report import Problem, RunReport
+from salync_core.errors import SalyncError
+from salync_core.store import Store
+from salync_core.store.mirror import apply_deletions
+
+
+def known_keys(store: Store, connection: str, entity: str) -> dict[str, bool]:
+    """``key -> live`` for every record of ``entity`` this connection has seen."""
+    rows = store.conn.execute(
+        "SELECT m.key, r.deleted FROM id_map m JOIN records r"
+        " ON r.entity = m.entity AND r.key = m.key WHERE m.connection = ? AND m.entity = ?",
+        (connection, entity),
+    )
+    return {key: not deleted for key, deleted in rows}
+
+
+def tombstone(store: Store, connection: str, entity: str, keys: list[str]) -> int:
+    with store.write() as txn:
+        return apply_deletions(txn, connection, entity, keys)
+
+
+async def reconcile_stream(
+    store: Store, work: PageWork, report: RunReport, threshold: float, allow_mass_delete: bool
+) -> None:
+    """Scan one stream's keys and bring the mirror in line with what exists."""
+    live, stream = work.live, work.stream
+    stream_report = report.stream(stream.name)
+    remote: dict[str, dict[str, str | None]] = {}
+    try:
+        async for key_page in live.platform.list_keys(live.ctx, stream):
+            remote.setdefault(key_page.entity, {}).update(key_page.keys)
+    except NotImplementedError:
+        stream_report.skipped = "cannot list keys"
+        return
+    except SalyncError as exc:
+        report.problems.append(
+            Problem(live.name, stream.name, f"reconcile scan failed, nothing deleted: {exc}")
+        )
+        return
+    remote.setdefault(stream.entity, {})
+    for entity, keys in remote.items():
+        known = await store.run(known_keys, store, live.name, entity)
+        live_keys = [k for k, alive in known.items() if alive]
+        gone = sorted(k for k in live_keys if k not in keys)
+        if gone and not allow_mass_delete and len(gone) > threshold * len(live_keys):
+            share = len(gone) / len(live_keys)
+            report.problems.append(
+                Problem(
+                    live.name,
+                    stream.name,
+                    f"reconcile would delete {len(gone)} of {len(live_keys)} {entity} records "
+                    f"({share:.0%}), above the {threshold:.0%} limit; nothing was deleted. "
+                    "Check the platform, then re-run with --allow-mass-delete to confirm",
+                )
+            )
+            continue
+        if gone:
+            stream_report.deleted += await store.run(tombstone, store, live.name, entity, gone)
+        missing = [ext for k, ext in keys.items() if not known.get(k) and ext is not None]
+        if missing and entity == stream.entity:
+            await _fetch_missing(store, work, missing, report)
+
+
+async def _fetch_missing(store: Store, work: PageWork, ids: list[str], report: RunReport) -> None:
+    live, stream = work.live, work.stream
+    stream_report = report.stream(stream.name)
+    one_off = PageWork(live, stream, work.resolver, work.policies, work.run_id, save_cursor=False)
+    try:
+        async for page in live.platform.fetch_by_ids(live.ctx, stream, ids):
+            usage = usage_rows(live)
+            report.requests += sum(day["requests"] for day in usage.values())
+            stats, rejected, _ = await store.run(apply_page, store, one_off, page, usage)
+            stream_report.missing_fetched += stats.changed
+            stream_report.rejected += rejected
+    except NotImplementedError:
+        report.problems.append(
+            Problem(
+                live.name,
+                stream.name,
+                f"{len(ids)} item(s) exist on the platform but not in the "
+                "mirror; run a full sync (--full) to fetch them",
+            )
+        )
+    except SalyncError as exc:
+        report.problems.append(
+            Problem(live.name, stream.name, f"fetching missing items failed: {exc}")
+        )

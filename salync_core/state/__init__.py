@@ -1,0 +1,1 @@
+"""Pure sync state: cursors and their rules, testable without a database or a server."""

@@ -1,0 +1,107 @@
+"""Opening the mirror: one SQLite file in WAL mode, migrated, with write transactions that
+take the write lock up front and hand out change-log sequence numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+from sqlite_utils import Database
+
+from salync_core.errors import StoreError
+from salync_core.store.migrations import core
+
+T = TypeVar("T")
+
+
+def utc_now() -> str:
+    """Now as UTC ISO-8601 with a ``Z``, the format of every timestamp the store writes."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
+
+
+class Transaction:
+    """One ``BEGIN IMMEDIATE`` write transaction; :meth:`next_seq` numbers change-log rows."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.now = utc_now()
+        row = conn.execute("SELECT value FROM meta WHERE name = 'last_seq'").fetchone()
+        self._first_seq = self._seq = int(row[0])
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def _save_seq(self) -> None:
+        if self._seq != self._first_seq:
+            self.conn.execute("UPDATE meta SET value = ? WHERE name = 'last_seq'", (self._seq,))
+
+
+class Store:
+    """The SQLite mirror. One connection; callers take turns through :meth:`run`, which runs
+    blocking work in a worker thread so page writes overlap with fetching the next page."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the mirror: {exc}") from exc
+        self.db = Database(conn)
+        self.conn = conn
+        self._configure()
+        self._limiter = anyio.CapacityLimiter(1)
+
+    def _configure(self) -> None:
+        try:
+            self.db.enable_wal()
+            for pragma in (
+                "synchronous = NORMAL",
+                "foreign_keys = ON",
+                "busy_timeout = 10000",
+                "temp_store = MEMORY",
+                "cache_size = -32768",
+            ):
+                self.conn.execute(f"PRAGMA {pragma}")
+            core.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable Salync mirror: {exc}") from exc
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """A write transaction: all or nothing, the write lock taken at ``BEGIN``."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            txn = Transaction(self.conn)
+            yield txn
+            txn._save_seq()
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read query, as ``sqlite3.Row`` (index or name access)."""
+        cursor = self.conn.execute(sql, params)
+        cursor.row_factory = sqlite3.Row  # type: ignore[assignment]
+        return cursor.fetchall()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in the store's worker thread, one call at a time."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)

@@ -1,0 +1,289 @@
+"""Applying changes to the mirror: the records, their clocks, the change log, tombstones and each
+connection's base, all inside the caller's transaction.
+
+Sync pages and the host app's local edits both come through :func:`apply_records` and
+:func:`apply_deletions`, so both are resolved by the same policies and logged the same way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from attrs import define
+
+from salync_core.conflicts.policies import Current
+from salync_core.conflicts.resolver import Resolver
+from salync_core.converters import parse_datetime
+from salync_core.errors import PolicyError
+from salync_core.platform import Record
+from salync_core.store.database import Transaction
+
+dumps = orjson.dumps
+loads = orjson.loads
+
+
+@define
+class ApplyStats:
+    """What applying a batch did, summed into a sync run's report."""
+
+    received: int = 0
+    changed: int = 0
+    created: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    decisions: int = 0
+
+    def add(self, other: ApplyStats) -> None:
+        for name in ApplyStats.__attrs_attrs__:  # type: ignore[attr-defined]
+            setattr(self, name.name, getattr(self, name.name) + getattr(other, name.name))
+
+
+def _chunks(items: Sequence[str], size: int = 900) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def load_records(
+    conn: sqlite3.Connection, entity: str, keys: Sequence[str]
+) -> dict[str, tuple[dict[str, Any], dict[str, Any], bool]]:
+    """``key -> (fields, clocks, deleted)`` for the keys that exist."""
+    found: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {}
+    for chunk in _chunks(keys):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT key, fields, clocks, deleted FROM records WHERE entity = ? AND key IN ({marks})",
+            (entity, *chunk),
+        )
+        for key, fields, clocks, deleted in rows:
+            found[key] = (loads(fields), loads(clocks), bool(deleted))
+    return found
+
+
+def load_bases(
+    conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
+) -> dict[str, tuple[str | None, dict[str, Any], bool]]:
+    """``key -> (external_id, base, diverged)`` of one connection."""
+    found: dict[str, tuple[str | None, dict[str, Any], bool]] = {}
+    for chunk in _chunks(keys):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT key, external_id, base, diverged FROM id_map "
+            f"WHERE connection = ? AND entity = ? AND key IN ({marks})",
+            (connection, entity, *chunk),
+        )
+        for key, external_id, base, diverged in rows:
+            found[key] = (external_id, loads(base), bool(diverged))
+    return found
+
+
+@define
+class _Writes:
+    """Rows gathered while resolving, written with one ``executemany`` per table."""
+
+    records: list[tuple[Any, ...]]
+    changes: list[tuple[Any, ...]]
+    id_map: list[tuple[Any, ...]]
+    undeleted: list[tuple[str, str]]
+    conflicts: list[tuple[Any, ...]]
+
+    @classmethod
+    def empty(cls) -> _Writes:
+        return cls([], [], [], [], [])
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO records (entity, key, fields, clocks, deleted, seq) VALUES (?, ?, ?, ?, 0, ?)"
+            " ON CONFLICT (entity, key) DO UPDATE SET fields = excluded.fields,"
+            " clocks = excluded.clocks, deleted = 0, seq = excluded.seq",
+            self.records,
+        )
+        conn.executemany(
+            "INSERT INTO changes (seq, entity, key, op, fields, origin, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.changes,
+        )
+        conn.executemany(
+            "INSERT INTO id_map (connection, entity, key, external_id, base, diverged, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection, entity, key) DO UPDATE SET"
+            " external_id = coalesce(excluded.external_id, external_id), base = excluded.base,"
+            " diverged = excluded.diverged, seen_at = excluded.seen_at",
+            self.id_map,
+        )
+        conn.executemany("DELETE FROM tombstones WHERE entity = ? AND key = ?", self.undeleted)
+        for entity, key, field, candidates, now in self.conflicts:
+            _open_conflict(conn, entity, key, field, candidates, now)
+
+
+def apply_records(
+    txn: Transaction,
+    origin: str,
+    records: Sequence[Record],
+    resolver: Resolver,
+    *,
+    track_base: bool = True,
+) -> ApplyStats:
+    """Resolve and write ``records`` from ``origin``.
+
+    ``track_base`` is off for the host app: its edits are made against the mirror as it is, so
+    the mirror's value is their base, and a field a policy refuses raises :class:`PolicyError`
+    (the caller's transaction then rolls back, so nothing is applied half-way)."""
+    stats = ApplyStats(received=len(records))
+    writes = _Writes.empty()
+    by_entity: dict[str, list[Record]] = {}
+    for record in records:
+        by_entity.setdefault(record.entity, []).append(record)
+    for entity, group in by_entity.items():
+        keys = [r.key for r in group]
+        current = load_records(txn.conn, entity, keys)
+        bases = load_bases(txn.conn, origin, entity, keys) if track_base else {}
+        for record in group:
+            _apply_one(
+                txn,
+                origin,
+                record,
+                current.get(record.key),
+                bases.get(record.key),
+                resolver,
+                writes,
+                stats,
+                track_base,
+            )
+    writes.flush(txn.conn)
+    return stats
+
+
+def _apply_one(
+    txn: Transaction,
+    origin: str,
+    record: Record,
+    existing: tuple[dict[str, Any], dict[str, Any], bool] | None,
+    seen: tuple[str | None, dict[str, Any], bool] | None,
+    resolver: Resolver,
+    writes: _Writes,
+    stats: ApplyStats,
+    track_base: bool,
+) -> None:
+    fields, clocks, deleted = existing if existing else (None, None, False)
+    base = seen[1] if seen else (None if track_base else fields)
+    ts = _epoch(record.source_ts)
+    outcome = resolver.resolve(origin, record.entity, record.fields, base, fields, clocks, ts)
+    if outcome.rejected and not track_base:
+        rules = ", ".join(
+            f"{name} ({resolver.policies.for_field(record.entity, name).rule})"
+            for name in outcome.rejected
+        )
+        raise PolicyError(f"{origin} may not change {record.entity} {record.key!r}: {rules}")
+    stats.decisions += outcome.decisions
+    revive = deleted and (base is None or bool(outcome.changed))
+    if outcome.changed or revive:
+        seq = txn.next_seq()
+        merged = {**(fields or {}), **outcome.changed}
+        merged_clocks = dict(clocks or {})
+        for name, clock in outcome.clocks.items():
+            clock[2] = seq
+            merged_clocks[name] = clock
+        changed = merged if revive else outcome.changed
+        writes.records.append((record.entity, record.key, dumps(merged), dumps(merged_clocks), seq))
+        writes.changes.append(
+            (seq, record.entity, record.key, "upsert", dumps(changed), origin, txn.now)
+        )
+        if revive:
+            writes.undeleted.append((record.entity, record.key))
+        stats.changed += 1
+        stats.created += existing is None
+    else:
+        stats.unchanged += 1
+    for name, value, cur in outcome.conflicts:
+        writes.conflicts.append(
+            (
+                record.entity,
+                record.key,
+                name,
+                {origin: value, cur.origin or "mirror": cur.value},
+                txn.now,
+            )
+        )
+    stats.conflicts += len(outcome.conflicts)
+    if track_base:
+        diverged = outcome.diverged or (seen is not None and seen[2])
+        writes.id_map.append(
+            (
+                origin,
+                record.entity,
+                record.key,
+                record.external_id,
+                dumps(record.fields),
+                int(diverged),
+                txn.now,
+            )
+        )
+
+
+def _epoch(source_ts: str | None) -> float | None:
+    return None if source_ts is None else parse_datetime(source_ts).timestamp()
+
+
+def _open_conflict(
+    conn: sqlite3.Connection,
+    entity: str,
+    key: str,
+    field: str,
+    candidates: dict[str, Any],
+    now: str,
+) -> None:
+    row = conn.execute(
+        "SELECT id, candidates FROM conflicts WHERE entity = ? AND key = ? AND field = ?"
+        " AND status = 'open'",
+        (entity, key, field),
+    ).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT INTO conflicts (entity, key, field, candidates, created_at) VALUES (?, ?, ?, ?, ?)",
+            (entity, key, field, dumps(candidates), now),
+        )
+    else:
+        merged = {**loads(row[1]), **candidates}
+        conn.execute("UPDATE conflicts SET candidates = ? WHERE id = ?", (dumps(merged), row[0]))
+
+
+def current_value(existing: tuple[dict[str, Any], dict[str, Any], bool], field: str) -> Current:
+    """The mirror's value of one field with its clock."""
+    fields, clocks, _ = existing
+    clock = clocks.get(field) or ["", None]
+    return Current(fields.get(field), clock[0], clock[1])
+
+
+def apply_deletions(
+    txn: Transaction, origin: str, entity: str, keys: Sequence[str], accepts: bool = True
+) -> int:
+    """Tombstone ``keys`` of ``entity`` deleted by ``origin``; returns how many were live."""
+    if not accepts:
+        return 0
+    live = [
+        key
+        for chunk in _chunks(keys)
+        for (key,) in txn.conn.execute(
+            f"SELECT key FROM records WHERE entity = ? AND deleted = 0 AND key IN"
+            f" ({','.join('?' * len(chunk))})",
+            (entity, *chunk),
+        )
+    ]
+    rows = [(txn.next_seq(), key) for key in live]
+    txn.conn.executemany(
+        "UPDATE records SET deleted = 1, seq = ? WHERE entity = ? AND key = ?",
+        [(seq, entity, key) for seq, key in rows],
+    )
+    txn.conn.executemany(
+        "INSERT INTO changes (seq, entity, key, op, fields, origin, at)"
+        " VALUES (?, ?, ?, 'delete', NULL, ?, ?)",
+        [(seq, entity, key, origin, txn.now) for seq, key in rows],
+    )
+    txn.conn.executemany(
+        "INSERT OR REPLACE INTO tombstones (entity, key, seq, origin, deleted_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(entity, key, seq, origin, txn.now) for seq, key in rows],
+    )
+    return len(rows)

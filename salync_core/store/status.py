@@ -1,0 +1,103 @@
+"""Read-only summaries of the mirror for ``salync status`` and host apps."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from salync_core.store.database import utc_now
+
+
+def _rows(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    return list(conn.execute(sql, params))
+
+
+def status(conn: sqlite3.Connection, connections: list[str]) -> dict[str, Any]:
+    """Everything ``salync status`` shows, as JSON-ready data (never any secret)."""
+    today = utc_now()[:10]
+    return {
+        "records": {
+            entity: {"live": live, "deleted": deleted}
+            for entity, live, deleted in _rows(
+                conn,
+                "SELECT entity, sum(deleted = 0), sum(deleted) FROM records GROUP BY entity ORDER BY entity",
+            )
+        },
+        "last_seq": _rows(conn, "SELECT value FROM meta WHERE name = 'last_seq'")[0][0],
+        "tombstones": _rows(conn, "SELECT count(*) FROM tombstones")[0][0],
+        "open_conflicts": _rows(conn, "SELECT count(*) FROM conflicts WHERE status = 'open'")[0][0],
+        "connections": {name: _connection(conn, name, today) for name in connections},
+    }
+
+
+def _connection(conn: sqlite3.Connection, name: str, today: str) -> dict[str, Any]:
+    last = _rows(
+        conn,
+        "SELECT kind, started_at, finished_at, status, stats, error FROM runs"
+        " WHERE connection = ? ORDER BY id DESC LIMIT 1",
+        (name,),
+    )
+    ledger = _rows(
+        conn,
+        "SELECT requests, throttled, retries, bytes_in, bytes_out FROM ledger"
+        " WHERE connection = ? AND day = ?",
+        (name, today),
+    )
+    outbox = dict(
+        _rows(
+            conn,
+            "SELECT status, count(*) FROM outbox WHERE connection = ? GROUP BY status",
+            (name,),
+        )
+    )
+    return {
+        "last_run": None
+        if not last
+        else {
+            "kind": last[0][0],
+            "started_at": last[0][1],
+            "finished_at": last[0][2],
+            "status": last[0][3],
+            "stats": orjson.loads(last[0][4]),
+            "error": last[0][5],
+        },
+        "cursors": {
+            stream: orjson.loads(cursor)
+            for stream, cursor in _rows(
+                conn,
+                "SELECT stream, cursor FROM cursors WHERE connection = ? ORDER BY stream",
+                (name,),
+            )
+        },
+        "dead_letters": _rows(
+            conn, "SELECT count(*) FROM dead_letters WHERE connection = ?", (name,)
+        )[0][0],
+        "requests_today": dict(
+            zip(
+                ("requests", "throttled", "retries", "bytes_in", "bytes_out"),
+                ledger[0] if ledger else (0, 0, 0, 0, 0),
+                strict=True,
+            )
+        ),
+        "outbox": {"pending": outbox.get("pending", 0), "dead": outbox.get("dead", 0)},
+    }
+
+
+def dead_letters(
+    conn: sqlite3.Connection, connection: str | None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The newest dead letters, optionally of one connection."""
+    sql = "SELECT id, connection, stream, page, reason, raw, created_at FROM dead_letters"
+    params: tuple[Any, ...] = ()
+    if connection:
+        sql += " WHERE connection = ?"
+        params = (connection,)
+    keys = ("id", "connection", "stream", "page", "reason", "raw", "created_at")
+    return [
+        dict(zip(keys, row, strict=True))
+        for row in _rows(conn, sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+    ]
