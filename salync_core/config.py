@@ -29,11 +29,12 @@ from attrs import Factory, field, frozen
 from salync_core.errors import ConfigError
 from salync_core.http.urls import check_url_security
 from salync_core.models import ENTITY_TYPES
+from salync_core.platform import Limits, Window
 from salync_core.secrets import Secret
 
 CONFIG_FILE = "salync.toml"
 CONNECTION_KEYS = frozenset(
-    {"plugin", "base_url", "locale", "time_scale", "ca_file", "streams", "push"}
+    {"plugin", "base_url", "locale", "time_scale", "ca_file", "streams", "push", "rate_limits"}
 )
 
 
@@ -68,6 +69,8 @@ class ConnectionConfig:
     streams: tuple[str, ...] | None = None
     push: tuple[str, ...] = ()
     """Entities the engine writes to this connection (none: the connection is read-only)."""
+    rate_limits: Limits | None = None
+    """Overrides the platform's declared limits (a custom plan, or none for an emulator)."""
     secrets: dict[str, SecretRef] = Factory(dict)
     options: dict[str, Any] = Factory(dict)
 
@@ -158,6 +161,9 @@ def _connection(name: str, table: Any, where: str) -> ConnectionConfig:
     unknown = sorted(set(push) - set(ENTITY_TYPES))
     if unknown:
         raise ConfigError(f"{where} push: unknown entities {', '.join(unknown)}")
+    rate_limits = (
+        _limits(table["rate_limits"], f"{where} rate_limits") if "rate_limits" in table else None
+    )
     options = {k: v for k, v in table.items() if k not in CONNECTION_KEYS}
     secrets = {
         key: _secret_ref(options.pop(key), f"{where} {key}")
@@ -173,9 +179,29 @@ def _connection(name: str, table: Any, where: str) -> ConnectionConfig:
         ca_file=_string(table, "ca_file", where) if "ca_file" in table else None,
         streams=tuple(streams) if streams is not None else None,
         push=tuple(push),
+        rate_limits=rate_limits,
         secrets=secrets,
         options=options,
     )
+
+
+def _limits(value: Any, where: str) -> Limits:
+    """``"none"``, or ``{ windows = [[requests, seconds], ...], daily = N }``."""
+    if value == "none":
+        return Limits()
+    expected = 'expected "none" or a table like { windows = [[20, 60]], daily = 500 }'
+    if not isinstance(value, dict) or set(value) - {"windows", "daily"}:
+        raise ConfigError(f"{where}: {expected}")
+    try:
+        windows = tuple(Window(int(n), float(s)) for n, s in value.get("windows", []))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {expected}") from None
+    daily = value.get("daily")
+    if daily is not None and (not isinstance(daily, int) or daily <= 0):
+        raise ConfigError(f"{where} daily: expected a positive whole number")
+    if any(w.requests <= 0 or w.seconds <= 0 for w in windows):
+        raise ConfigError(f"{where} windows: requests and seconds must be positive")
+    return Limits(windows=windows, daily=daily)
 
 
 def _secret_ref(value: Any, where: str) -> SecretRef:

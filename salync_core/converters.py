@@ -9,6 +9,7 @@ checked without building the whole model, and a bad field gets a readable reason
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,6 +24,9 @@ from salync_core.errors import DataError
 from salync_core.models import ENTITY_TYPES
 
 converter = make_converter(forbid_extra_keys=True)
+
+
+_CANONICAL_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 
 def parse_datetime(value: str | datetime) -> datetime:
@@ -87,11 +91,13 @@ def from_fields(entity: str, key: str, fields: Mapping[str, Any]) -> Any:
 Normalizer = Callable[[Any], Any]
 
 
-def _check(kind: type | tuple[type, ...], label: str) -> Normalizer:
+# The checks below run for every field of every record on every page, so they compare exact
+# types (a bool is not an int here) instead of calling isinstance through generators.
+
+
+def _check(kind: type, label: str) -> Normalizer:
     def normalize(value: Any) -> Any:
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise ValueError(f"expected {label}, got bool")
-        if not isinstance(value, kind):
+        if type(value) is not kind:
             raise ValueError(f"expected {label}, got {type(value).__name__}")
         return value
 
@@ -99,17 +105,30 @@ def _check(kind: type | tuple[type, ...], label: str) -> Normalizer:
 
 
 def _localized(value: Any) -> Any:
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if type(value) is not dict:
         raise ValueError("expected a {locale: text} map of strings")
+    for key, text in value.items():
+        if type(key) is not str or type(text) is not str:
+            raise ValueError("expected a {locale: text} map of strings")
     return value
 
 
 def _string_list(value: Any) -> Any:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if type(value) is not list:
         raise ValueError("expected a list of strings")
+    for item in value:
+        if type(item) is not str:
+            raise ValueError("expected a list of strings")
     return value
+
+
+def _timestamp(value: Any) -> Any:
+    """A UTC timestamp; one already in canonical form (most of them) is kept as it is."""
+    if isinstance(value, str) and _CANONICAL_TIMESTAMP.fullmatch(value):
+        return value
+    if not isinstance(value, str | datetime):
+        raise ValueError(f"expected an ISO-8601 timestamp, got {type(value).__name__}")
+    return format_datetime(parse_datetime(value))
 
 
 def _via_converter(tp: Any) -> Normalizer:
@@ -135,6 +154,8 @@ def _normalizer(tp: Any) -> Normalizer:
         return _string_list
     if tp == dict[str, Any]:
         return _check(dict, "an object")
+    if tp is datetime:
+        return _timestamp
     if get_origin(tp) is Literal:
         allowed = frozenset(args)
 
@@ -162,18 +183,26 @@ class FieldCodec:
         }
 
     def normalize(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the fields in canonical JSON form, or raise :class:`DataError` naming the field."""
-        out: dict[str, Any] = {}
+        """Return the fields in canonical JSON form, or raise :class:`DataError` naming the field.
+
+        Fields that are already canonical (nearly all of them) are returned as the same dict.
+        """
         normalizers = self.normalizers
+        changed: dict[str, Any] | None = None
         for name, value in fields.items():
             normalize = normalizers.get(name)
             if normalize is None:
                 raise DataError(f"{self.entity} has no field {name!r}")
             try:
-                out[name] = normalize(value)
+                clean = normalize(value)
             except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
                 raise DataError(f"{self.entity}.{name}: {_reason(exc)}") from None
-        return out
+            if clean is not value:
+                changed = changed if changed is not None else {}
+                changed[name] = clean
+        if changed is None and type(fields) is dict:
+            return fields
+        return {**fields, **(changed or {})}
 
     def missing_required(self, fields: Mapping[str, Any]) -> list[str]:
         """Required fields absent from ``fields``."""

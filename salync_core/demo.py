@@ -78,7 +78,8 @@ async def edit_catalog(
 async def run_demo(directory: Path, products: int, progress: Progress | None = None) -> DemoResult:
     key = secrets.token_urlsafe(24)
     os.environ[KEY_VARIABLE] = key
-    emulator: Any = plugins.emulators()["saleslayer"](products=products, seed=7, api_key=key)
+    factory: Any = plugins.emulators()["saleslayer"]  # each emulator takes its own options
+    emulator = factory(products=products, seed=7, api_key=key)
     async with emulator.running() as base_url:
         config = write_config(directory, base_url)
         async with Engine.open(config) as engine:
@@ -86,11 +87,10 @@ async def run_demo(directory: Path, products: int, progress: Progress | None = N
             edited, deleted = await edit_catalog(base_url, key, edits=10, deletes=5, seed=11)
             phases.append(("incremental sync", (await engine.sync(progress=progress))[0]))
             phases.append(("reconcile", (await engine.reconcile())[0]))
-            counts = {
-                entity: live
-                for entity, live in engine.store.conn.execute(
+            counts = dict(
+                engine.store.conn.execute(
                     "SELECT entity, count(*) FROM records WHERE deleted = 0 GROUP BY entity"
-                )
-            }
+                ).fetchall()
+            )
             (tombstones,) = engine.store.conn.execute("SELECT count(*) FROM tombstones").fetchone()
     return DemoResult(directory, phases, edited, deleted, counts, tombstones)

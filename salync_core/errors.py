@@ -120,10 +120,12 @@ class ConflictError(SalyncError):
     """A conflict cannot be resolved as asked."""
 
 
-class QuotaExhausted(Exception):  # noqa: N818 - a control signal, not an error
+class QuotaExhausted(Exception):
     """The connection's daily quota is used up; the sync stops and can go on at ``resume_at``."""
 
     def __init__(self, connection: str, resume_at: datetime) -> None:
         self.connection = connection
         self.resume_at = resume_at
-        super().__init__(f"{connection}: daily request quota used up; resumes at {resume_at:%Y-%m-%d %H:%M} UTC")
+        super().__init__(
+            f"{connection}: daily request quota used up; resumes at {resume_at:%Y-%m-%d %H:%M} UTC"
+        )

@@ -42,7 +42,7 @@ def register_emulators(register: Callable[[str, type[Emulator]], None]) -> None:
 
 @hookspec
 def register_policies(register: Callable[[str, Callable[..., Policy]], None]) -> None:
-    """Register conflict policies by the name used in ``salync.toml`` (``register(name, factory)``)."""
+    """Register conflict policies by their name in ``salync.toml``: ``register(name, factory)``."""
 
 
 @hookspec(firstresult=True)

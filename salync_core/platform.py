@@ -158,7 +158,7 @@ class ConnectionContext:
 
 @frozen
 class Credentials:
-    """How the shared HTTP client authenticates for a platform (see :mod:`salync_core.http.auth`)."""
+    """How the shared HTTP client authenticates (see :mod:`salync_core.http.auth`)."""
 
     scheme: Literal["header", "bearer", "oauth2", "none"]
     header: str = "Authorization"

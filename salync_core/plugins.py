@@ -78,13 +78,13 @@ def platform(name: str) -> Platform:
 def emulators() -> dict[str, type[Emulator]]:
     """Every registered emulator class by platform name."""
     load_plugins()
-    return dict(_collect(pm.hook.register_emulators))  # type: ignore[arg-type]
+    return dict(_collect(pm.hook.register_emulators))
 
 
 def policy_factories() -> dict[str, Callable[..., Policy]]:
     """Every registered conflict policy factory by name."""
     load_plugins()
-    return dict(_collect(pm.hook.register_policies))  # type: ignore[arg-type]
+    return dict(_collect(pm.hook.register_policies))
 
 
 def register_module(module: ModuleType | object, name: str) -> None:

@@ -9,7 +9,6 @@ Regenerate with ``python -m salync_core.schema``; a test fails when the checked-
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import tempfile
 import types

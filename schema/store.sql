@@ -25,8 +25,6 @@ CREATE TABLE records (
             PRIMARY KEY (entity, key)
         );
 
-CREATE INDEX records_seq ON records (seq);
-
 CREATE TABLE changes (
             seq INTEGER PRIMARY KEY,
             entity TEXT NOT NULL,
@@ -36,8 +34,6 @@ CREATE TABLE changes (
             origin TEXT NOT NULL,
             at TEXT NOT NULL
         );
-
-CREATE INDEX changes_record ON changes (entity, key);
 
 CREATE TABLE tombstones (
             entity TEXT NOT NULL,

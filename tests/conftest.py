@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 from salync_saleslayer.emulator import SalesLayerEmulator
-
-from salync_core.testing.config import write_config
 from support import SL_KEY
 
+from salync_core.testing.config import write_config
 
 
 @pytest.fixture
@@ -39,6 +38,8 @@ def sl_config(tmp_path: Path, saleslayer: SalesLayerEmulator) -> Callable[..., P
 
     def make(**options: Any) -> Path:
         sync = options.pop("sync", None)
-        return write_config(tmp_path, {"pim": saleslayer_connection(saleslayer, **options)}, sync=sync)
+        return write_config(
+            tmp_path, {"pim": saleslayer_connection(saleslayer, **options)}, sync=sync
+        )
 
     return make

@@ -13,9 +13,11 @@ SL_KEY = "sl-test-key"
 
 async def sl_write(base_url: str, method: str, path: str, body: Any = None) -> int:
     """Change a Sales Layer emulator's catalog through its documented write endpoints."""
-    async with aiohttp.ClientSession(headers={"X-API-KEY": SL_KEY}) as http:
-        async with http.request(method, base_url + path, json=body) as response:
-            return response.status
+    async with (
+        aiohttp.ClientSession(headers={"X-API-KEY": SL_KEY}) as http,
+        http.request(method, base_url + path, json=body) as response,
+    ):
+        return response.status
 
 
 def live_refs(engine: Engine, entity: str) -> set[str]:

@@ -35,11 +35,14 @@ def test_a_good_file_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert pim.options == {"attributes": ["prod_brand"]}
     monkeypatch.setenv("SL_KEY", "s3cret")
     secret = pim.secrets["api_key"].resolve("here")
-    assert secret is not None and secret.reveal() == "s3cret"
+    assert secret is not None
+    assert secret.reveal() == "s3cret"
     assert "s3cret" not in repr(pim)
 
 
-def test_an_unset_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unset_environment_variable_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SL_KEY", raising=False)
     pim = load_config(write(tmp_path, GOOD)).connection("pim")
     with pytest.raises(ConfigError, match="environment variable SL_KEY is not set"):
@@ -50,15 +53,37 @@ def test_an_unset_environment_variable_is_named(tmp_path: Path, monkeypatch: pyt
     ("text", "message"),
     [
         pytest.param("[store\npath=1", "not valid TOML", id="not-toml"),
-        pytest.param("[connections.pim]\nbase_url = 'https://x'", r"\[connections.pim\]: missing required key 'plugin'", id="no-plugin"),
-        pytest.param("[connections.pim]\nplugin = 'saleslayer'\nbase_url = 42", "base_url: expected a non-empty string, got 42", id="url-not-string"),
-        pytest.param("[connections.pim]\nplugin = 'saleslayer'\nbase_url = 'http://api.example.com'", "base_url", id="plain-http-remote"),
-        pytest.param("[sync]\nmass_delete_threshold = 2", "mass_delete_threshold: expected a share", id="bad-threshold"),
+        pytest.param(
+            "[connections.pim]\nbase_url = 'https://x'",
+            r"\[connections.pim\]: missing required key 'plugin'",
+            id="no-plugin",
+        ),
+        pytest.param(
+            "[connections.pim]\nplugin = 'saleslayer'\nbase_url = 42",
+            "base_url: expected a non-empty string, got 42",
+            id="url-not-string",
+        ),
+        pytest.param(
+            "[connections.pim]\nplugin = 'saleslayer'\nbase_url = 'http://api.example.com'",
+            "base_url",
+            id="plain-http-remote",
+        ),
+        pytest.param(
+            "[sync]\nmass_delete_threshold = 2",
+            "mass_delete_threshold: expected a share",
+            id="bad-threshold",
+        ),
         pytest.param("[stores]\npath = 'x'", "unknown table", id="unknown-table"),
-        pytest.param("[connections.local]\nplugin = 'x'\nbase_url = 'https://x'", "reserved", id="reserved-name"),
+        pytest.param(
+            "[connections.local]\nplugin = 'x'\nbase_url = 'https://x'",
+            "reserved",
+            id="reserved-name",
+        ),
     ],
 )
-def test_mistakes_name_the_file_the_key_and_the_expectation(tmp_path: Path, text: str, message: str) -> None:
+def test_mistakes_name_the_file_the_key_and_the_expectation(
+    tmp_path: Path, text: str, message: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as error:
         load_config(path)
@@ -66,7 +91,11 @@ def test_mistakes_name_the_file_the_key_and_the_expectation(tmp_path: Path, text
 
 
 def test_plain_http_is_allowed_on_loopback(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "[connections.e]\nplugin = 'saleslayer'\nbase_url = 'http://127.0.0.1:8080/x'"))
+    config = load_config(
+        write(
+            tmp_path, "[connections.e]\nplugin = 'saleslayer'\nbase_url = 'http://127.0.0.1:8080/x'"
+        )
+    )
     assert config.connection("e").base_url == "http://127.0.0.1:8080/x"
 
 

@@ -15,11 +15,14 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 def test_a_pass_starts_at_platform_time_less_the_overlap_and_completes_into_since() -> None:
     cursor = WatermarkCursor().begin(NOW)
-    assert cursor.in_progress and parse_datetime(cursor.pass_start or "") == NOW - OVERLAP
+    assert cursor.in_progress
+    assert parse_datetime(cursor.pass_start or "") == NOW - OVERLAP
     cursor = cursor.advance("https://host/next")
     assert cursor.next == "https://host/next"
     done = cursor.advance(None)
-    assert not done.in_progress and done.since == cursor.pass_start and done.next is None
+    assert not done.in_progress
+    assert done.since == cursor.pass_start
+    assert done.next is None
 
 
 def test_a_pass_in_progress_keeps_its_start_when_resumed() -> None:

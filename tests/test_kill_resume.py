@@ -3,21 +3,18 @@ no change-log row written twice."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
 import pytest
 from salync_saleslayer.emulator import SalesLayerEmulator
+from support import SL_KEY, count, live_refs
 
 from salync_core import Engine
 from salync_core.testing.config import write_config
-from support import SL_KEY, count, live_refs
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +24,9 @@ def committed_products(db: Path) -> int:
         return 0
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         try:
-            return int(conn.execute("SELECT count(*) FROM records WHERE entity = 'product'").fetchone()[0])
+            return int(
+                conn.execute("SELECT count(*) FROM records WHERE entity = 'product'").fetchone()[0]
+            )
         except sqlite3.OperationalError:
             return 0
 
@@ -36,20 +35,17 @@ async def test_a_killed_sync_resumes_from_its_last_committed_page(tmp_path: Path
     emulator = SalesLayerEmulator(products=3000, seed=3, api_key=SL_KEY, rate_limit=False)
     async with emulator.running() as base_url:
         emulator.faults.slow_seconds = 0.05  # 30 pages take long enough to be killed mid-way
-        config = write_config(tmp_path, {"pim": {"plugin": "saleslayer", "base_url": base_url, "api_key": SL_KEY}})
-        db = tmp_path / "salync.db"
-        sync = subprocess.Popen(
-            [sys.executable, "-m", "salync_core", "sync", "--config", str(config), "--no-progress"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        config = write_config(
+            tmp_path, {"pim": {"plugin": "saleslayer", "base_url": base_url, "api_key": SL_KEY}}
         )
-        try:
-            deadline = time.monotonic() + 30
-            while committed_products(db) < 500 and time.monotonic() < deadline:
-                await anyio.sleep(0.02)
-            os.kill(sync.pid, signal.SIGKILL)
-        finally:
-            sync.wait(timeout=10)
-        assert sync.returncode == -signal.SIGKILL
+        db = tmp_path / "salync.db"
+        command = [sys.executable, "-m", "salync_core", "sync", "--config", str(config)]
+        async with await anyio.open_process([*command, "--no-progress"]) as sync:
+            with anyio.fail_after(30):
+                while committed_products(db) < 500:  # noqa: ASYNC110 - polling another process's file
+                    await anyio.sleep(0.02)
+            sync.send_signal(signal.SIGKILL)
+            assert await sync.wait() == -signal.SIGKILL
         applied_before_kill = committed_products(db)
         assert 500 <= applied_before_kill < 3000, "killed mid-way, after some pages committed"
 
@@ -61,9 +57,8 @@ async def test_a_killed_sync_resumes_from_its_last_committed_page(tmp_path: Path
             assert report.ok, report.problems
             assert live_refs(engine, "product") == emulator.live_product_refs()
             assert count(engine, "SELECT count(*) FROM changes WHERE entity = 'product'") == 3000
-            assert count(
-                engine, "SELECT count(*) FROM (SELECT key FROM changes GROUP BY entity, key HAVING count(*) > 1)"
-            ) == 0
+            repeated = "SELECT entity, key FROM changes GROUP BY entity, key HAVING count(*) > 1"
+            assert count(engine, f"SELECT count(*) FROM ({repeated})") == 0
             resumed_pages = emulator.stats.by_route["GET /rest/Catalog/Products"]
             assert resumed_pages <= 30 - applied_before_kill // 100 + 1
             assert report.stream("variants").skipped == "read with products"

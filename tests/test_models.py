@@ -17,8 +17,11 @@ from salync_core.schema import generated_files
 
 def test_a_product_round_trips_through_json_ready_fields() -> None:
     product = Product(
-        ref="PRD-1", title={"en": "Mug", "es": "Taza"}, status="active",
-        cost_price=Decimal("12.50"), modified_at=datetime(2026, 3, 1, 10, tzinfo=UTC),
+        ref="PRD-1",
+        title={"en": "Mug", "es": "Taza"},
+        status="active",
+        cost_price=Decimal("12.50"),
+        modified_at=datetime(2026, 3, 1, 10, tzinfo=UTC),
         attributes={"prod_brand": "Acme"},
     )
     entity, key, fields = to_fields(product)
@@ -29,7 +32,9 @@ def test_a_product_round_trips_through_json_ready_fields() -> None:
 
 
 def test_nested_lines_round_trip() -> None:
-    order = PurchaseOrder(ref="po_1", lines=[PurchaseOrderLine(sku="A", quantity=3, unit_cost=Decimal("1.5"))])
+    order = PurchaseOrder(
+        ref="po_1", lines=[PurchaseOrderLine(sku="A", quantity=3, unit_cost=Decimal("1.5"))]
+    )
     assert from_fields(*to_fields(order)) == order
 
 
@@ -40,10 +45,16 @@ def test_naive_timestamps_are_utc() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        pytest.param({"title": "Mug"}, "product.title: expected a {locale: text} map", id="text-not-localized"),
+        pytest.param(
+            {"title": "Mug"},
+            "product.title: expected a {locale: text} map",
+            id="text-not-localized",
+        ),
         pytest.param({"status": "gone"}, "product.status: expected one of", id="unknown-status"),
         pytest.param({"cost_price": "cheap"}, "product.cost_price", id="not-a-number"),
-        pytest.param({"low_stock_threshold": True}, "expected an integer, got bool", id="bool-is-not-int"),
+        pytest.param(
+            {"low_stock_threshold": True}, "expected an integer, got bool", id="bool-is-not-int"
+        ),
         pytest.param({"colour": "red"}, "product has no field 'colour'", id="unknown-field"),
         pytest.param({"modified_at": "yesterday"}, "product.modified_at", id="bad-timestamp"),
     ],
@@ -54,7 +65,9 @@ def test_bad_fields_are_named_in_the_error(fields: dict[str, object], message: s
 
 
 def test_normalizing_canonicalizes_values() -> None:
-    fields = codec("product").normalize({"cost_price": 12.5, "modified_at": "2026-03-01T12:00:00+02:00"})
+    fields = codec("product").normalize(
+        {"cost_price": 12.5, "modified_at": "2026-03-01T12:00:00+02:00"}
+    )
     assert fields == {"cost_price": "12.5", "modified_at": "2026-03-01T10:00:00Z"}
 
 
@@ -66,4 +79,6 @@ def test_localized_text_is_kept_as_is(title: dict[str, str]) -> None:
 def test_the_schema_files_are_up_to_date() -> None:
     for path, text in generated_files().items():
         assert path.exists(), f"{path} is missing: run python -m salync_core.schema"
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m salync_core.schema"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} is stale: run python -m salync_core.schema"
+        )

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from salync_saleslayer.emulator import SalesLayerEmulator
+from support import live_refs, sl_write
 
 from salync_core import Engine
-from support import live_refs, sl_write
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +20,9 @@ async def write(emulator: SalesLayerEmulator, method: str, path: str, body: Any 
     return await sl_write(emulator.base_url, method, path, body)
 
 
-async def test_a_full_sync_mirrors_the_catalog(saleslayer: SalesLayerEmulator, sl_config: Callable[..., Path]) -> None:
+async def test_a_full_sync_mirrors_the_catalog(
+    saleslayer: SalesLayerEmulator, sl_config: Callable[..., Path]
+) -> None:
     async with Engine.open(sl_config()) as engine:
         (report,) = await engine.sync()
 
@@ -51,7 +53,10 @@ async def test_an_incremental_sync_reads_only_what_changed(
 ) -> None:
     async with Engine.open(sl_config()) as engine:
         await engine.sync()
-        assert await write(saleslayer, "PATCH", "/Products(3)", {"prod_title": {"en": "Renamed"}}) == 204
+        assert (
+            await write(saleslayer, "PATCH", "/Products(3)", {"prod_title": {"en": "Renamed"}})
+            == 204
+        )
         saleslayer.stats.by_route.clear()
 
         (report,) = await engine.sync()
@@ -75,7 +80,8 @@ async def test_re_reading_unchanged_data_writes_no_change(
 
         (report,) = await engine.sync(full=True)
 
-        assert report.ok and report.totals().changed == 0
+        assert report.ok
+        assert report.totals().changed == 0
         assert engine.store.conn.execute("SELECT max(seq) FROM changes").fetchone() == (before,)
 
 
@@ -86,7 +92,7 @@ async def test_reconcile_tombstones_what_the_platform_deleted(
         await engine.sync()
         assert await write(saleslayer, "DELETE", "/Products(5)") == 204
 
-        (synced,) = await engine.sync()
+        await engine.sync()
         assert "PRD-000005" in live_refs(engine, "product"), "2.0 never reports deletions"
         (report,) = await engine.reconcile()
 

@@ -23,8 +23,10 @@ def localized(value: Any) -> dict[str, str] | None:
     ``{culture, value}`` pairs (the ``$metadata`` shape), or ``None``."""
     if value is None:
         return None
-    if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items() if v is not None}
+    if type(value) is dict:
+        return (
+            {k: v for k, v in value.items() if v is not None} if None in value.values() else value
+        )
     if isinstance(value, list):
         return {str(p["culture"]): str(p["value"]) for p in value if p.get("value") is not None}
     raise DataError(f"expected localized text, got {type(value).__name__}")
@@ -40,7 +42,9 @@ def ref_list(value: Any) -> list[str]:
 def _ref(item: Mapping[str, Any], field: str, what: str) -> str:
     ref = item.get(field)
     if not isinstance(ref, str) or not ref.strip():
-        raise DataError(f"{what} without its reference {field} (id {item.get(field.split('_')[0] + '_id')})")
+        raise DataError(
+            f"{what} without its reference {field} (id {item.get(field.split('_')[0] + '_id')})"
+        )
     return ref
 
 
@@ -62,15 +66,33 @@ def _attributes(item: Mapping[str, Any], mapped: frozenset[str]) -> dict[str, An
 
 
 PRODUCT_FIELDS = frozenset(
-    {"prod_id", "prod_ref", "prod_title", "prod_description", "prod_stat", "cat_ref",
-     "cat_id", "prod_creation", "prod_modify"}
+    {
+        "prod_id",
+        "prod_ref",
+        "prod_title",
+        "prod_description",
+        "prod_stat",
+        "cat_ref",
+        "cat_id",
+        "prod_creation",
+        "prod_modify",
+    }
 )
 VARIANT_FIELDS = frozenset(
     {"frmt_id", "frmt_ref", "prod_id", "prod_ref", "frmt_stat", "frmt_creation", "frmt_modify"}
 )
 CATEGORY_FIELDS = frozenset(
-    {"cat_id", "cat_ref", "cat_title", "cat_description", "cat_parent_id", "cat_parent_ref",
-     "cat_stat", "cat_creation", "cat_modify"}
+    {
+        "cat_id",
+        "cat_ref",
+        "cat_title",
+        "cat_description",
+        "cat_parent_id",
+        "cat_parent_ref",
+        "cat_stat",
+        "cat_creation",
+        "cat_modify",
+    }
 )
 
 
@@ -78,15 +100,17 @@ def product(item: Mapping[str, Any], option_fields: Mapping[str, str]) -> Iterat
     """A product record, then one record (or reject) per expanded variant."""
     ref = _ref(item, "prod_ref", "product")
     status, deleted = _status(item, "prod_stat")
-    fields = _drop_none({
-        "title": localized(item.get("prod_title")),
-        "description": localized(item.get("prod_description")),
-        "status": status,
-        "category_refs": ref_list(item.get("cat_ref")) if "cat_ref" in item else None,
-        "created_at": item.get("prod_creation"),
-        "modified_at": item.get("prod_modify"),
-        "attributes": _attributes(item, PRODUCT_FIELDS),
-    })
+    fields = _drop_none(
+        {
+            "title": localized(item.get("prod_title")),
+            "description": localized(item.get("prod_description")),
+            "status": status,
+            "category_refs": ref_list(item.get("cat_ref")) if "cat_ref" in item else None,
+            "created_at": item.get("prod_creation"),
+            "modified_at": item.get("prod_modify"),
+            "attributes": _attributes(item, PRODUCT_FIELDS),
+        }
+    )
     yield Record("product", ref, fields, _id(item, "prod_id"), item.get("prod_modify"), deleted)
     for raw in item.get("Variants") or ():
         try:
@@ -98,31 +122,37 @@ def product(item: Mapping[str, Any], option_fields: Mapping[str, str]) -> Iterat
 def variant(item: Mapping[str, Any], option_fields: Mapping[str, str]) -> Record:
     ref = _ref(item, "frmt_ref", "variant")
     status, deleted = _status(item, "frmt_stat")
-    options = {name: str(item[src]) for src, name in option_fields.items() if item.get(src) is not None}
+    options = {
+        name: str(item[src]) for src, name in option_fields.items() if item.get(src) is not None
+    }
     mapped = VARIANT_FIELDS | frozenset(option_fields)
-    fields = _drop_none({
-        "product_ref": item.get("prod_ref"),
-        "status": status,
-        "options": options or None,
-        "created_at": item.get("frmt_creation"),
-        "modified_at": item.get("frmt_modify"),
-        "attributes": _attributes(item, mapped),
-    })
+    fields = _drop_none(
+        {
+            "product_ref": item.get("prod_ref"),
+            "status": status,
+            "options": options or None,
+            "created_at": item.get("frmt_creation"),
+            "modified_at": item.get("frmt_modify"),
+            "attributes": _attributes(item, mapped),
+        }
+    )
     return Record("variant", ref, fields, _id(item, "frmt_id"), item.get("frmt_modify"), deleted)
 
 
 def category(item: Mapping[str, Any]) -> Record:
     ref = _ref(item, "cat_ref", "category")
     status, deleted = _status(item, "cat_stat")
-    fields = _drop_none({
-        "title": localized(item.get("cat_title")),
-        "description": localized(item.get("cat_description")),
-        "parent_ref": item.get("cat_parent_ref"),
-        "status": status,
-        "created_at": item.get("cat_creation"),
-        "modified_at": item.get("cat_modify"),
-        "attributes": _attributes(item, CATEGORY_FIELDS),
-    })
+    fields = _drop_none(
+        {
+            "title": localized(item.get("cat_title")),
+            "description": localized(item.get("cat_description")),
+            "parent_ref": item.get("cat_parent_ref"),
+            "status": status,
+            "created_at": item.get("cat_creation"),
+            "modified_at": item.get("cat_modify"),
+            "attributes": _attributes(item, CATEGORY_FIELDS),
+        }
+    )
     return Record("category", ref, fields, _id(item, "cat_id"), item.get("cat_modify"), deleted)
 
 

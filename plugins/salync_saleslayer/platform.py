@@ -59,10 +59,20 @@ class SalesLayerPlatform(Platform):
     name: ClassVar[str] = "saleslayer"
     streams: ClassVar[tuple[Stream, ...]] = (
         Stream("categories", "category", incremental_field="cat_modify", max_page_size=PAGE_SIZE),
-        Stream("products", "product", incremental_field="prod_modify", max_page_size=PAGE_SIZE,
-               also=("variant",)),
-        Stream("variants", "variant", incremental_field="frmt_modify", max_page_size=PAGE_SIZE,
-               covered_by="products"),
+        Stream(
+            "products",
+            "product",
+            incremental_field="prod_modify",
+            max_page_size=PAGE_SIZE,
+            also=("variant",),
+        ),
+        Stream(
+            "variants",
+            "variant",
+            incremental_field="frmt_modify",
+            max_page_size=PAGE_SIZE,
+            covered_by="products",
+        ),
     )
 
     def limits(self, options: Mapping[str, Any]) -> Limits:
@@ -87,8 +97,14 @@ class SalesLayerPlatform(Platform):
             state = state.begin(response.server_time or datetime.now(UTC))
             full = state.since is None
             state = state.advance(next_link)
-            yield Page(items, state.to_json(), response.url, complete=next_link is None,
-                       total=total, full=full)
+            yield Page(
+                items,
+                state.to_json(),
+                response.url,
+                complete=next_link is None,
+                total=total,
+                full=full,
+            )
             if next_link is None:
                 return
             url, params = next_link, None
@@ -100,7 +116,9 @@ class SalesLayerPlatform(Platform):
             params["$select"] = select
         if stream.name == "products":
             variant_select = self._select(ctx, "variants")
-            params["$expand"] = f"Variants($select={variant_select})" if variant_select else "Variants"
+            params["$expand"] = (
+                f"Variants($select={variant_select})" if variant_select else "Variants"
+            )
         if since is not None:
             params["$filter"] = f"{stream.incremental_field} ge {since}"
         return params
@@ -153,10 +171,11 @@ class SalesLayerPlatform(Platform):
             batch = external_ids[start : start + PAGE_SIZE]
             params = self._query(ctx, stream, None)
             params["$filter"] = f"{resource.id_field} in ({','.join(batch)})"
-            data, response = await ctx.http.get_json(resource.path, params=params, headers=_headers(ctx))
+            data, response = await ctx.http.get_json(
+                resource.path, params=params, headers=_headers(ctx)
+            )
             items, _, _ = _envelope(data, response.body, ctx.name, response.url)
             yield Page(items, None, response.url)
-
 
     # writing ----------------------------------------------------------------------------
 
@@ -170,7 +189,9 @@ class SalesLayerPlatform(Platform):
         if item.op == "delete":
             return None
         options = ctx.options.get("variant_options", {})
-        return mapping.outbound(item.entity, item.key, item.fields, item.external_id is None, options)
+        return mapping.outbound(
+            item.entity, item.key, item.fields, item.external_id is None, options
+        )
 
     async def push(
         self, ctx: ConnectionContext, entity: str, batch: Sequence[tuple[Outbound, Any]]
@@ -192,29 +213,44 @@ class SalesLayerPlatform(Platform):
         except NotFoundError:
             if item.op == "delete":
                 return PushResult(item.key, "ok")  # already gone: the goal is reached
-            return PushResult(item.key, "rejected", message=f"{item.key} no longer exists on Sales Layer")
+            return PushResult(
+                item.key, "rejected", message=f"{item.key} no longer exists on Sales Layer"
+            )
         return PushResult(item.key, "ok", external_id=item.external_id)
 
     async def _create(
         self, ctx: ConnectionContext, resource: Resource, item: Outbound, body: Any
     ) -> PushResult:
         if item.entity != "product":
-            return PushResult(item.key, "rejected", message=f"creating {item.entity} records in Sales Layer is not supported; create it there first")
+            return PushResult(
+                item.key,
+                "rejected",
+                message=f"creating {item.entity} records in Sales Layer is not supported; "
+                "create it there first",
+            )
         try:
-            response = await ctx.http.request("POST", resource.path, json=body, headers=_headers(ctx))
+            response = await ctx.http.request(
+                "POST", resource.path, json=body, headers=_headers(ctx)
+            )
         except RejectedError as exc:
             if "already exists" not in str(exc):
                 raise
             existing = await self._id_by_ref(ctx, resource, item.key)
             body = {k: v for k, v in body.items() if k != resource.ref_field}
-            await ctx.http.request("PATCH", f"{resource.path}({existing})", json=body, headers=_headers(ctx))
+            await ctx.http.request(
+                "PATCH", f"{resource.path}({existing})", json=body, headers=_headers(ctx)
+            )
             return PushResult(item.key, "ok", external_id=existing)
-        return PushResult(item.key, "ok", external_id=_id_from_location(response.headers.get("Location", "")))
+        return PushResult(
+            item.key, "ok", external_id=_id_from_location(response.headers.get("Location", ""))
+        )
 
     async def _id_by_ref(self, ctx: ConnectionContext, resource: Resource, ref: str) -> str:
         quoted = ref.replace("'", "''")
         params = {"$filter": f"{resource.ref_field} eq '{quoted}'", "$select": resource.id_field}
-        data, response = await ctx.http.get_json(resource.path, params=params, headers=_headers(ctx))
+        data, response = await ctx.http.get_json(
+            resource.path, params=params, headers=_headers(ctx)
+        )
         items, _, _ = _envelope(data, response.body, ctx.name, response.url)
         if not items:
             raise NotFoundError(f"{ref} exists and does not", connection=ctx.name, url=response.url)
@@ -243,8 +279,10 @@ def _envelope(
     """``value``, ``@nextLink`` and ``@count`` of a collection page, or a clear error."""
     if not isinstance(data, dict) or not isinstance(data.get("value"), list):
         raise BadResponseError(
-            "the page is not a Sales Layer collection (no \"value\" list)",
-            body=body, connection=connection, url=url,
+            'the page is not a Sales Layer collection (no "value" list)',
+            body=body,
+            connection=connection,
+            url=url,
         )
     next_link = data.get("@nextLink")
     count = data.get("@count")

@@ -113,7 +113,7 @@ def sync(
 @click.option("--allow-mass-delete", is_flag=True, help="Delete beyond the threshold.")
 @handle_errors
 def reconcile(config_path: str, connections: tuple[str, ...], allow_mass_delete: bool) -> None:
-    """Scan keys and tombstone records that disappeared from platforms that never report deletions."""
+    """Tombstone records that disappeared from platforms that never report deletions."""
 
     async def go() -> list[RunReport]:
         async with Engine.open(config_path) as engine:

@@ -40,13 +40,22 @@ class Current(NamedTuple):
 class Policy(Protocol):
     """Decides candidates for the fields it is configured on."""
 
-    rule: str
-    """How provenance names this policy, e.g. ``owner:pim``."""
+    @property
+    def rule(self) -> str:
+        """How provenance names this policy, e.g. ``owner:pim``."""
+        ...
+
+    def first(self, origin: str) -> FieldDecision:
+        """Decide a value from ``origin`` for a field the mirror holds no value for yet.
+
+        It may depend on nothing but ``origin``: the resolver caches the answer."""
+        ...
 
     def decide(
         self, origin: str, value: Any, ts: float | None, current: Current | None, base: Any
     ) -> FieldDecision:
-        """Decide a candidate from ``origin`` against the mirror's ``current`` value."""
+        """Decide a candidate from ``origin`` against the mirror's ``current`` value, which
+        is never ``None`` (see :meth:`first`)."""
         ...
 
     def receives(self, connection: str) -> bool:
@@ -76,6 +85,9 @@ class Owner:
     def rule(self) -> str:
         return f"owner:{self.owner}"
 
+    def first(self, origin: str) -> FieldDecision:
+        return FieldDecision.ACCEPT if origin == self.owner else FieldDecision.REJECT
+
     def decide(
         self, origin: str, value: Any, ts: float | None, current: Current | None, base: Any
     ) -> FieldDecision:
@@ -103,6 +115,9 @@ class Priority:
     def _rank(self, origin: str) -> int:
         return self.order.index(origin) if origin in self.order else len(self.order)
 
+    def first(self, origin: str) -> FieldDecision:
+        return FieldDecision.ACCEPT
+
     def decide(
         self, origin: str, value: Any, ts: float | None, current: Current | None, base: Any
     ) -> FieldDecision:
@@ -127,6 +142,9 @@ class LastWriterWins:
     name: ClassVar[str] = "last_writer_wins"
     rule: ClassVar[str] = "last_writer_wins"
 
+    def first(self, origin: str) -> FieldDecision:
+        return FieldDecision.ACCEPT
+
     def decide(
         self, origin: str, value: Any, ts: float | None, current: Current | None, base: Any
     ) -> FieldDecision:
@@ -148,6 +166,9 @@ class Manual:
 
     name: ClassVar[str] = "manual"
     rule: ClassVar[str] = "manual"
+
+    def first(self, origin: str) -> FieldDecision:
+        return FieldDecision.ACCEPT
 
     def decide(
         self, origin: str, value: Any, ts: float | None, current: Current | None, base: Any

@@ -37,7 +37,7 @@ class PolicySet:
         entities: Mapping[str, Policy] | None = None,
         fields: Mapping[tuple[str, str], Policy] | None = None,
     ) -> None:
-        self.default: Policy = default or LastWriterWins()
+        self.default: Policy = default if default is not None else LastWriterWins()
         self.entities = dict(entities or {})
         self.fields = dict(fields or {})
         self.for_field = cache(self._lookup)

@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import Factory, define
 
-from salync_core.conflicts.policies import MISSING, Current, FieldDecision
+from salync_core.conflicts.policies import MISSING, Current, FieldDecision, Policy
 from salync_core.conflicts.policy_set import PolicySet
 
 Clock = list[Any]
@@ -47,6 +47,8 @@ class Resolver:
     def __init__(self, policies: PolicySet, decide_hook: DecideHook | None = None) -> None:
         self.policies = policies
         self.decide_hook = decide_hook
+        self._by_entity: dict[str, dict[str, Policy]] = {}
+        self._firsts: dict[tuple[int, str], FieldDecision] = {}
 
     def resolve(
         self,
@@ -58,8 +60,14 @@ class Resolver:
         clocks: Mapping[str, Clock] | None,
         ts: float | None,
     ) -> Outcome:
-        """Resolve ``incoming`` from ``origin`` against the mirror's ``fields`` and ``clocks``."""
+        """Resolve ``incoming`` from ``origin`` against the mirror's ``fields`` and ``clocks``.
+
+        This runs once per record on every page, so it is written for speed: policies are
+        looked up once per entity and field, and a field equal to its base or to the mirror's
+        value costs two dictionary reads.
+        """
         outcome = Outcome()
+        policy_of = self._entity_policies(entity)
         for name, value in incoming.items():
             seen = MISSING if base is None else base.get(name, MISSING)
             if seen is not MISSING and seen == value:
@@ -68,11 +76,20 @@ class Resolver:
             if have is not MISSING and have == value:
                 continue  # already the mirror's value
             current = None if have is MISSING else _current(have, clocks, name)
+            policy = policy_of.get(name) or self._policy(entity, name)
             outcome.decisions += 1
-            decision = self._decide(origin, entity, name, value, ts, current, seen)
+            decision = None
+            if self.decide_hook is not None:
+                have_value = None if current is None else current.value
+                decision = self.decide_hook(entity, name, origin, have_value, value)
+            if decision is None:
+                if current is None:
+                    decision = self._first(policy, origin)
+                else:
+                    decision = policy.decide(origin, value, ts, current, seen)
             if decision is FieldDecision.ACCEPT:
                 outcome.changed[name] = value
-                outcome.clocks[name] = [origin, ts, 0, self.policies.for_field(entity, name).rule]
+                outcome.clocks[name] = [origin, ts, 0, policy.rule]
             else:
                 outcome.diverged = True
                 if decision is FieldDecision.CONFLICT and current is not None:
@@ -81,23 +98,23 @@ class Resolver:
                     outcome.rejected.append(name)
         return outcome
 
-    def _decide(
-        self,
-        origin: str,
-        entity: str,
-        name: str,
-        value: Any,
-        ts: float | None,
-        current: Current | None,
-        seen: Any,
-    ) -> FieldDecision:
-        if self.decide_hook is not None:
-            have = None if current is None else current.value
-            decided = self.decide_hook(entity, name, origin, have, value)
-            if decided is not None:
-                return decided
+    def _first(self, policy: Policy, origin: str) -> FieldDecision:
+        key = (id(policy), origin)
+        decision = self._firsts.get(key)
+        if decision is None:
+            decision = self._firsts[key] = policy.first(origin)
+        return decision
+
+    def _entity_policies(self, entity: str) -> dict[str, Policy]:
+        found = self._by_entity.get(entity)
+        if found is None:
+            found = self._by_entity[entity] = {}
+        return found
+
+    def _policy(self, entity: str, name: str) -> Policy:
         policy = self.policies.for_field(entity, name)
-        return policy.decide(origin, value, ts, current, seen)
+        self._by_entity[entity][name] = policy
+        return policy
 
 
 def _current(value: Any, clocks: Mapping[str, Clock] | None, name: str) -> Current:

@@ -104,7 +104,8 @@ def resolve(
             (orjson.dumps(fields), orjson.dumps(clocks), seq, conflict.entity, conflict.key),
         )
         txn.conn.execute(
-            "INSERT INTO changes (seq, entity, key, op, fields, origin, at) VALUES (?, ?, ?, 'upsert', ?, ?, ?)",
+            "INSERT INTO changes (seq, entity, key, op, fields, origin, at)"
+            " VALUES (?, ?, ?, 'upsert', ?, ?, ?)",
             (
                 seq,
                 conflict.entity,
@@ -115,7 +116,8 @@ def resolve(
             ),
         )
         txn.conn.execute(
-            "UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ? WHERE id = ?",
+            "UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ?"
+            " WHERE id = ?",
             (orjson.dumps(resolution), txn.now, conflict_id),
         )
         return get_conflict(txn.conn, conflict_id)
@@ -134,7 +136,8 @@ def explain(conn: sqlite3.Connection, policies: PolicySet, entity: str, key: str
     bases = {
         connection: (external_id, orjson.loads(base))
         for connection, external_id, base in conn.execute(
-            "SELECT connection, external_id, base FROM id_map WHERE entity = ? AND key = ? ORDER BY connection",
+            "SELECT connection, external_id, base FROM id_map WHERE entity = ? AND key = ?"
+            " ORDER BY connection",
             (entity, key),
         )
     }

@@ -66,7 +66,7 @@ def open_connection(
         connection=config.name,
         base_url=config.base_url,
         credentials=credentials,
-        limits=platform.limits(options),
+        limits=config.rate_limits or platform.limits(options),
         time_scale=config.time_scale,
         requests_today=requests_today,
         ca_file=config.ca_file,

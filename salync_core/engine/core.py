@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-
-import anyio
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from salync_core import plugins
 from salync_core.config import Config, load_config
@@ -34,7 +34,6 @@ from salync_core.errors import Fatal, SalyncError
 from salync_core.platform import Stream
 from salync_core.secrets import Secret
 from salync_core.store import Store
-from salync_core.store.reading import get_fields, iter_records
 from salync_core.store.operations import (
     add_usage,
     finish_run,
@@ -43,6 +42,7 @@ from salync_core.store.operations import (
     set_cursor,
     start_run,
 )
+from salync_core.store.reading import get_fields, iter_records
 
 
 class Engine:

@@ -27,7 +27,8 @@ from salync_core.store.mirror import apply_deletions, apply_records
 
 @frozen
 class Change:
-    """One row of the change log, as the change feed delivers it."""
+    """One row of the change log, as the change feed delivers it: which fields changed, with
+    the record's current values (a later change of a field appears again later in the feed)."""
 
     seq: int
     entity: str
@@ -66,16 +67,26 @@ def read_changes(
     conn: sqlite3.Connection, since: int, limit: int, entity: str | None = None
 ) -> list[Change]:
     """Change-log rows after ``since``, oldest first."""
-    sql = "SELECT seq, entity, key, op, fields, origin, at FROM changes WHERE seq > ?"
+    sql = (
+        "SELECT c.seq, c.entity, c.key, c.op, c.fields, c.origin, c.at, r.fields FROM changes c"
+        " LEFT JOIN records r ON r.entity = c.entity AND r.key = c.key WHERE c.seq > ?"
+    )
     params: tuple[Any, ...] = (since,)
     if entity is not None:
-        sql += " AND entity = ?"
+        sql += " AND c.entity = ?"
         params += (entity,)
-    rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit))
+    rows = conn.execute(sql + " ORDER BY c.seq LIMIT ?", (*params, limit))
     return [
-        Change(seq, ent, key, op, None if fields is None else orjson.loads(fields), origin, at)
-        for seq, ent, key, op, fields, origin, at in rows
+        Change(seq, ent, key, op, _values(names, current), origin, at)
+        for seq, ent, key, op, names, origin, at, current in rows
     ]
+
+
+def _values(names: str | None, current: str | None) -> dict[str, Any] | None:
+    if names is None:
+        return None
+    record = orjson.loads(current) if current else {}
+    return {name: record.get(name) for name in orjson.loads(names)}
 
 
 def register_consumer(store: Store, name: str, since: int | None) -> int:

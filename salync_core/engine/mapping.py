@@ -15,7 +15,7 @@ from salync_core.platform import ConnectionContext, Platform, Record, Reject, St
 def map_items(
     platform: Platform, ctx: ConnectionContext, stream: Stream, items: Sequence[Any]
 ) -> tuple[list[Record], list[tuple[Any, str]]]:
-    """Map and validate every item; an item that fails is rejected with the reason, the rest go on."""
+    """Map and validate every item; one that fails is rejected with the reason, the rest go on."""
     records: list[Record] = []
     rejects: list[tuple[Any, str]] = []
     for item in items:
@@ -40,4 +40,4 @@ def _validated(record: Record) -> Record:
     if not isinstance(record.key, str) or not record.key.strip():
         raise DataError(f"{record.entity} without its reference (key {record.key!r})")
     fields = codec(record.entity).normalize(record.fields)
-    return record if fields == record.fields else evolve(record, fields=fields)
+    return record if fields is record.fields else evolve(record, fields=fields)

@@ -57,7 +57,8 @@ def _targets(
         (since, *entities),
     ).fetchall()
     diverged = conn.execute(
-        f"SELECT entity, key FROM id_map WHERE connection = ? AND diverged = 1 AND entity IN ({marks})",
+        f"SELECT entity, key FROM id_map WHERE connection = ? AND diverged = 1"
+        f" AND entity IN ({marks})",
         (connection, *entities),
     ).fetchall()
     return list(dict.fromkeys([*changed, *diverged]))
@@ -231,7 +232,8 @@ def _acknowledge(txn: Transaction, connection: str, row: Due, result: PushResult
 def _reschedule(txn: Transaction, row: Due, message: str) -> None:
     delay = random.uniform(0, min(300.0, 0.5 * 2 ** (row.attempts + 1)))  # full jitter
     txn.conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+        " WHERE id = ?",
         (time.time() + delay, message, row.id),
     )
 

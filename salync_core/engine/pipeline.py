@@ -1,9 +1,11 @@
 """One stream of one connection: fetch -> map -> resolve -> apply, one transaction per page.
 
-The fetch of page N+1 runs while page N is mapped and written in the store's worker thread. A
-page, its records, change-log rows, tombstones, dead letters, request counters and the stream's
-new cursor are committed together, so a process killed between pages resumes from the last
-committed cursor with nothing lost and nothing logged twice.
+Two stages overlap: the event loop fetches and maps page N+1 (pure work, no database) while
+the store's worker thread resolves page N against the mirror and writes it, so Python work on
+one side runs while SQLite works on the other. A page, its records, change-log rows,
+tombstones, dead letters, request counters and the stream's new cursor are committed together,
+so a process killed between pages resumes from the last committed cursor with nothing lost and
+nothing logged twice.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 from attrs import define
 
 from salync_core.conflicts.policy_set import PolicySet
 from salync_core.conflicts.resolver import Resolver
 from salync_core.engine.connections import LiveConnection
 from salync_core.engine.mapping import map_items
-from salync_core.engine.report import Problem, RunReport, StreamReport
+from salync_core.engine.report import Problem, RunReport
 from salync_core.errors import BadResponseError, Fatal, QuotaExhausted, SalyncError, TransportError
-from salync_core.platform import Page, Stream
+from salync_core.platform import Page, Record, Stream
 from salync_core.store import Store, Transaction
 from salync_core.store.mirror import ApplyStats, apply_deletions, apply_records
 from salync_core.store.operations import add_dead_letters, add_usage, set_cursor
@@ -45,22 +47,38 @@ class PageWork:
     """Off for pages that are not part of the stream's pass (reconcile fetching missing items)."""
 
 
-def apply_page(
-    store: Store, work: PageWork, page: Page, usage: dict[str, Any]
-) -> tuple[ApplyStats, int, int]:
-    """Map and apply one page in one transaction; returns (stats, rejected, deleted)."""
-    live, stream = work.live, work.stream
-    records, rejects = map_items(live.platform, live.ctx, stream, page.items)
+@define
+class MappedPage:
+    """A page with its items mapped to validated records (or rejected, with the reason)."""
+
+    page: Page
+    records: list[Record]
+    rejects: list[tuple[Any, str]]
+
+
+def map_page(work: PageWork, page: Page) -> MappedPage:
+    """Map inbound: pure, so it runs outside the page transaction."""
+    live = work.live
+    records, rejects = map_items(live.platform, live.ctx, work.stream, page.items)
     rejects.extend((r.raw, r.reason) for r in page.rejects)
-    alive = [r for r in records if not r.deleted]
+    return MappedPage(page, records, rejects)
+
+
+def apply_page(
+    store: Store, work: PageWork, mapped: MappedPage, usage: dict[str, Any]
+) -> tuple[ApplyStats, int, int]:
+    """Resolve and write one mapped page in one transaction; returns (stats, rejected, deleted)."""
+    live, stream, page = work.live, work.stream, mapped.page
+    alive = [r for r in mapped.records if not r.deleted]
+    gone = [r for r in mapped.records if r.deleted]
     with store.write() as txn:
         stats = apply_records(txn, live.name, alive, work.resolver)
-        deleted = _apply_page_deletions(txn, work, page, [r for r in records if r.deleted])
-        add_dead_letters(txn, live.name, stream.name, page.ref, rejects, work.run_id)
+        deleted = _apply_page_deletions(txn, work, page, gone)
+        add_dead_letters(txn, live.name, stream.name, page.ref, mapped.rejects, work.run_id)
         if work.save_cursor:
             set_cursor(txn, live.name, stream.name, page.cursor)
         add_usage(txn, live.name, usage)
-    return stats, len(rejects), deleted
+    return stats, len(mapped.rejects), deleted
 
 
 def _apply_page_deletions(txn: Transaction, work: PageWork, page: Page, gone: list[Any]) -> int:
@@ -101,6 +119,7 @@ def usage_rows(live: LiveConnection) -> dict[str, dict[str, int]]:
 
 
 _End = tuple[str, BaseException | None]
+_Item = MappedPage | _End
 
 
 async def sync_stream(
@@ -117,7 +136,7 @@ async def sync_stream(
     committed page.
     """
     stream_report = report.stream(work.stream.name)
-    send, receive = anyio.create_memory_object_stream[Page | _End](max_buffer_size=1)
+    send, receive = anyio.create_memory_object_stream[_Item](max_buffer_size=1)
     last_cursor, completed, full = cursor, False, False
     async with anyio.create_task_group() as tg:
         tg.start_soon(_produce, work, cursor, send)
@@ -130,7 +149,7 @@ async def sync_stream(
                 usage = usage_rows(work.live)
                 report.requests += sum(day["requests"] for day in usage.values())
                 stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
-                last_cursor, full = item.cursor, item.full
+                last_cursor, full = item.page.cursor, item.page.full
                 stream_report.pages += 1
                 stream_report.applied.add(stats)
                 stream_report.rejected += rejected
@@ -141,22 +160,23 @@ async def sync_stream(
                             work.live.name,
                             work.stream.name,
                             f"{rejected} item(s) rejected to dead letters",
-                            item.ref,
+                            item.page.ref,
                         )
                     )
                 if progress is not None:
                     progress.page_done(
-                        work.live.name, work.stream.name, len(item.items), item.total
+                        work.live.name, work.stream.name, len(item.page.items), item.page.total
                     )
         tg.cancel_scope.cancel()
     return last_cursor, completed and full
 
 
-async def _produce(work: PageWork, cursor: Any, send: MemoryObjectSendStream[Page | _End]) -> None:
+async def _produce(work: PageWork, cursor: Any, send: MemoryObjectSendStream[_Item]) -> None:
+    """Fetch and map pages; the page being written meanwhile waits in the worker thread."""
     async with send:
         try:
             async for page in work.live.platform.fetch(work.live.ctx, work.stream, cursor):
-                await send.send(page)
+                await send.send(map_page(work, page))
         except (SalyncError, QuotaExhausted) as exc:
             await send.send(("error", exc))
         else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
 import anyio
 
 from salync_core.conflicts.policy_set import PolicySet
@@ -82,7 +81,8 @@ async def _send_batch(
             )
             if len(sent) != len(mapped):
                 raise SalyncError(
-                    f"{live.platform.name}.push returned {len(sent)} results for {len(mapped)} items"
+                    f"{live.platform.name}.push returned {len(sent)} results "
+                    f"for {len(mapped)} items"
                 )
             results.update({r.id: res for r, res in zip(mapped, sent, strict=True)})
         except QuotaExhausted as exc:
@@ -101,7 +101,9 @@ async def _send_batch(
                     {r.id: PushResult(r.item.key, "retry", message=str(exc)) for r in mapped}
                 )
     done = [(row, results[row.id]) for row in batch if row.id in results]
-    acked, retrying, dead = await store.run(outbox.record_results, store, live.name, done, payloads)
+    acked, _retrying, dead = await store.run(
+        outbox.record_results, store, live.name, done, payloads
+    )
     report.pushed += acked
     report.push_failed += dead
     if dead:

@@ -9,8 +9,7 @@ configured share of a stream is refused unless the caller allows it.
 
 from __future__ import annotations
 
-
-from salync_core.engine.pipeline import PageWork, apply_page, usage_rows
+from salync_core.engine.pipeline import PageWork, apply_page, map_page, usage_rows
 from salync_core.engine.report import Problem, RunReport
 from salync_core.errors import SalyncError
 from salync_core.store import Store
@@ -82,7 +81,8 @@ async def _fetch_missing(store: Store, work: PageWork, ids: list[str], report: R
         async for page in live.platform.fetch_by_ids(live.ctx, stream, ids):
             usage = usage_rows(live)
             report.requests += sum(day["requests"] for day in usage.values())
-            stats, rejected, _ = await store.run(apply_page, store, one_off, page, usage)
+            mapped = map_page(one_off, page)
+            stats, rejected, _ = await store.run(apply_page, store, one_off, mapped, usage)
             stream_report.missing_fetched += stats.changed
             stream_report.rejected += rejected
     except NotImplementedError:

@@ -63,6 +63,7 @@ class Store:
 
     def _configure(self) -> None:
         try:
+            self.conn.execute("PRAGMA page_size = 8192")  # only takes effect on a new file
             self.db.enable_wal()
             for pragma in (
                 "synchronous = NORMAL",
@@ -70,6 +71,7 @@ class Store:
                 "busy_timeout = 10000",
                 "temp_store = MEMORY",
                 "cache_size = -32768",
+                "wal_autocheckpoint = 8192",
             ):
                 self.conn.execute(f"PRAGMA {pragma}")
             core.apply(self.db)
@@ -99,7 +101,7 @@ class Store:
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Rows of a read query, as ``sqlite3.Row`` (index or name access)."""
         cursor = self.conn.execute(sql, params)
-        cursor.row_factory = sqlite3.Row  # type: ignore[assignment]
+        cursor.row_factory = sqlite3.Row
         return cursor.fetchall()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

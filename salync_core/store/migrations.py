@@ -36,10 +36,9 @@ def m001_mirror(db: Database) -> None:
             seq INTEGER NOT NULL,
             PRIMARY KEY (entity, key)
         );
-        CREATE INDEX records_seq ON records (seq);
 
-        -- The change log: one row per record per change, in seq order. fields holds the new
-        -- values of the fields that changed (null for a deletion).
+        -- The change log: one row per record per change, in seq order. fields is the JSON list
+        -- of the names of the fields that changed (null for a deletion).
         CREATE TABLE changes (
             seq INTEGER PRIMARY KEY,
             entity TEXT NOT NULL,
@@ -49,7 +48,6 @@ def m001_mirror(db: Database) -> None:
             origin TEXT NOT NULL,
             at TEXT NOT NULL
         );
-        CREATE INDEX changes_record ON changes (entity, key);
 
         CREATE TABLE tombstones (
             entity TEXT NOT NULL,

@@ -38,7 +38,7 @@ class ApplyStats:
     decisions: int = 0
 
     def add(self, other: ApplyStats) -> None:
-        for name in ApplyStats.__attrs_attrs__:  # type: ignore[attr-defined]
+        for name in ApplyStats.__attrs_attrs__:
             setattr(self, name.name, getattr(self, name.name) + getattr(other, name.name))
 
 
@@ -47,37 +47,38 @@ def _chunks(items: Sequence[str], size: int = 900) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
+# One JSON array parameter instead of a variable number of "?" keeps the statement text fixed,
+# so SQLite's statement cache prepares it once per connection, not once per page.
+_RECORDS_SQL = (
+    "SELECT key, fields, clocks, deleted FROM records"
+    " WHERE entity = ? AND key IN (SELECT value FROM json_each(?))"
+)
+_BASES_SQL = (
+    "SELECT key, external_id, base, diverged FROM id_map"
+    " WHERE connection = ? AND entity = ? AND key IN (SELECT value FROM json_each(?))"
+)
+
+
 def load_records(
     conn: sqlite3.Connection, entity: str, keys: Sequence[str]
 ) -> dict[str, tuple[dict[str, Any], dict[str, Any], bool]]:
     """``key -> (fields, clocks, deleted)`` for the keys that exist."""
-    found: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {}
-    for chunk in _chunks(keys):
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT key, fields, clocks, deleted FROM records WHERE entity = ? AND key IN ({marks})",
-            (entity, *chunk),
-        )
-        for key, fields, clocks, deleted in rows:
-            found[key] = (loads(fields), loads(clocks), bool(deleted))
-    return found
+    return {
+        key: (loads(fields), loads(clocks), bool(deleted))
+        for key, fields, clocks, deleted in conn.execute(_RECORDS_SQL, (entity, dumps(keys)))
+    }
 
 
 def load_bases(
     conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
 ) -> dict[str, tuple[str | None, dict[str, Any], bool]]:
     """``key -> (external_id, base, diverged)`` of one connection."""
-    found: dict[str, tuple[str | None, dict[str, Any], bool]] = {}
-    for chunk in _chunks(keys):
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            "SELECT key, external_id, base, diverged FROM id_map "
-            f"WHERE connection = ? AND entity = ? AND key IN ({marks})",
-            (connection, entity, *chunk),
+    return {
+        key: (external_id, loads(base), bool(diverged))
+        for key, external_id, base, diverged in conn.execute(
+            _BASES_SQL, (connection, entity, dumps(keys))
         )
-        for key, external_id, base, diverged in rows:
-            found[key] = (external_id, loads(base), bool(diverged))
-    return found
+    }
 
 
 @define
@@ -96,13 +97,15 @@ class _Writes:
 
     def flush(self, conn: sqlite3.Connection) -> None:
         conn.executemany(
-            "INSERT INTO records (entity, key, fields, clocks, deleted, seq) VALUES (?, ?, ?, ?, 0, ?)"
+            "INSERT INTO records (entity, key, fields, clocks, deleted, seq)"
+            " VALUES (?, ?, ?, ?, 0, ?)"
             " ON CONFLICT (entity, key) DO UPDATE SET fields = excluded.fields,"
             " clocks = excluded.clocks, deleted = 0, seq = excluded.seq",
             self.records,
         )
         conn.executemany(
-            "INSERT INTO changes (seq, entity, key, op, fields, origin, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO changes (seq, entity, key, op, fields, origin, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             self.changes,
         )
         conn.executemany(
@@ -185,10 +188,10 @@ def _apply_one(
         for name, clock in outcome.clocks.items():
             clock[2] = seq
             merged_clocks[name] = clock
-        changed = merged if revive else outcome.changed
+        names = list(merged if revive else outcome.changed)
         writes.records.append((record.entity, record.key, dumps(merged), dumps(merged_clocks), seq))
         writes.changes.append(
-            (seq, record.entity, record.key, "upsert", dumps(changed), origin, txn.now)
+            (seq, record.entity, record.key, "upsert", dumps(names), origin, txn.now)
         )
         if revive:
             writes.undeleted.append((record.entity, record.key))
@@ -241,7 +244,8 @@ def _open_conflict(
     ).fetchone()
     if row is None:
         conn.execute(
-            "INSERT INTO conflicts (entity, key, field, candidates, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO conflicts (entity, key, field, candidates, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
             (entity, key, field, dumps(candidates), now),
         )
     else:

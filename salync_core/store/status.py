@@ -24,7 +24,8 @@ def status(conn: sqlite3.Connection, connections: list[str]) -> dict[str, Any]:
             entity: {"live": live, "deleted": deleted}
             for entity, live, deleted in _rows(
                 conn,
-                "SELECT entity, sum(deleted = 0), sum(deleted) FROM records GROUP BY entity ORDER BY entity",
+                "SELECT entity, sum(deleted = 0), sum(deleted) FROM records"
+                " GROUP BY entity ORDER BY entity",
             )
         },
         "last_seq": _rows(conn, "SELECT value FROM meta WHERE name = 'last_seq'")[0][0],

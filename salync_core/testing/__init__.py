@@ -1,4 +1,4 @@
-"""The plugin author's kit: the emulator base, fault injection, a pytest plugin, conformance tests."""
+"""The plugin author's kit: the emulator base, fault injection, fixtures, config writing."""
 
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.emulator import Emulator, Faults, Stats

@@ -147,7 +147,7 @@ class Emulator:
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
         server = site._server
-        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        assert isinstance(server, asyncio.base_events.Server)
         bound_port = server.sockets[0].getsockname()[1]
         self.root_url = f"http://{host}:{bound_port}"
         return self.base_url

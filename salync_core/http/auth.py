@@ -1,0 +1,207 @@
+"""Authentication strategies, chosen from :attr:`Credentials.scheme`.
+
+``header`` sends the secret in a named header (``X-API-KEY: key``), ``bearer`` sends
+``Authorization: Bearer key``, ``oauth2`` sends a bearer access token and refreshes it with
+the refresh-token grant (API-FACTS §3.1).
+
+OAuth refresh is single-flight: a token *generation* is read with the headers of each request;
+a refresh takes a lock and only talks to the token endpoint if the generation is still the one
+its request failed with, so N concurrent 401s cause one refresh. Refresh tokens may be
+single-use (Salla revokes both tokens when one is reused), so the rotated tokens are saved
+through the :class:`TokenStore` *before* the new access token is used; if saving fails, the
+refresh fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+import anyio
+from attrs import field, frozen
+
+from salync_core.errors import AuthError, ConfigError
+from salync_core.http.classify import Action, classify, platform_message
+from salync_core.http.clock import PlatformClock
+from salync_core.http.response import Response
+from salync_core.platform import Credentials
+from salync_core.secrets import Secret
+
+REFRESH_MARGIN = timedelta(minutes=5)
+"""Refresh an access token this long (platform time) before it expires."""
+
+PostForm = Callable[[str, Mapping[str, str]], Awaitable[Response]]
+"""How a strategy reaches its token endpoint: the client's form POST (not paced, no auth)."""
+
+
+@frozen
+class OAuthTokens:
+    """An OAuth 2.0 token pair and when the access token expires."""
+
+    access_token: Secret
+    refresh_token: Secret
+    expires_at: datetime | None = None
+
+
+class TokenStore(Protocol):
+    """Where rotated tokens are persisted; the engine provides one for ``oauth2`` connections."""
+
+    async def save(self, tokens: OAuthTokens) -> None: ...
+
+
+@frozen(kw_only=True)
+class OAuth2Credentials(Credentials):
+    """``oauth2`` credentials: :attr:`secret` is the current access token."""
+
+    scheme: Literal["header", "bearer", "oauth2", "none"] = "oauth2"
+    token_url: str
+    client_id: str
+    client_secret: Secret = field(repr=False)
+    refresh_token: Secret = field(repr=False)
+    expires_at: datetime | None = None
+
+    @property
+    def tokens(self) -> OAuthTokens:
+        if self.secret is None:
+            raise ConfigError("oauth2 credentials need an access token (secret)")
+        return OAuthTokens(self.secret, self.refresh_token, self.expires_at)
+
+
+class Auth(Protocol):
+    can_refresh: bool
+
+    async def headers(self, post: PostForm) -> tuple[dict[str, str], int]:
+        """The headers that authenticate a request, and the token generation they carry."""
+        ...
+
+    async def refresh(self, generation: int, post: PostForm) -> None:
+        """Get new credentials, unless they changed since ``generation``."""
+        ...
+
+    def secrets(self) -> list[Secret]:
+        """Every secret this strategy holds, for log redaction."""
+        ...
+
+
+class StaticAuth:
+    """Fixed headers (``header``, ``bearer`` and ``none``): nothing to refresh."""
+
+    can_refresh = False
+
+    def __init__(self, headers: dict[str, str], secrets: list[Secret]) -> None:
+        self._headers, self._secrets = headers, secrets
+
+    async def headers(self, post: PostForm) -> tuple[dict[str, str], int]:
+        return dict(self._headers), 0
+
+    async def refresh(self, generation: int, post: PostForm) -> None:
+        raise AssertionError("static credentials cannot be refreshed")
+
+    def secrets(self) -> list[Secret]:
+        return list(self._secrets)
+
+
+class OAuth2Auth:
+    """Bearer access token with single-flight refresh and persisted rotation."""
+
+    can_refresh = True
+
+    def __init__(
+        self, creds: OAuth2Credentials, store: TokenStore, clock: PlatformClock, connection: str
+    ) -> None:
+        self.creds, self.store, self.clock, self.connection = creds, store, clock, connection
+        self.tokens = creds.tokens
+        self.generation = 0
+        self._lock: anyio.Lock | None = None
+
+    async def headers(self, post: PostForm) -> tuple[dict[str, str], int]:
+        expires = self.tokens.expires_at
+        if expires is not None and self.clock.now() >= expires - REFRESH_MARGIN:
+            await self.refresh(self.generation, post)
+        return {"Authorization": f"Bearer {self.tokens.access_token.reveal()}"}, self.generation
+
+    async def refresh(self, generation: int, post: PostForm) -> None:
+        self._lock = self._lock or anyio.Lock()
+        async with self._lock:
+            if generation != self.generation:
+                return  # another request refreshed while this one waited
+            tokens = await self._request_tokens(post)
+            await self._save(tokens)
+            self.tokens, self.generation = tokens, self.generation + 1
+
+    def secrets(self) -> list[Secret]:
+        return [self.tokens.access_token, self.tokens.refresh_token, self.creds.client_secret]
+
+    async def _request_tokens(self, post: PostForm) -> OAuthTokens:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self.tokens.refresh_token.reveal(),
+            "client_id": self.creds.client_id,
+            "client_secret": self.creds.client_secret.reveal(),
+        }
+        response = await post(self.creds.token_url, form)
+        verdict = classify(response.status, response.body)
+        if verdict.action is Action.OK:
+            return parse_tokens(response.json(), self.tokens, self.clock.time(), self.connection)
+        error = verdict.error if verdict.action is Action.RETRY and verdict.error else AuthError
+        raise error(
+            f"token refresh refused ({response.status}): {platform_message(response.body)}",
+            connection=self.connection,
+            status=response.status,
+            url=self.creds.token_url,
+        )
+
+    async def _save(self, tokens: OAuthTokens) -> None:
+        try:
+            await self.store.save(tokens)
+        except Exception as exc:
+            raise AuthError(
+                "the refreshed OAuth tokens could not be saved, so they are not used; the old "
+                "refresh token may be spent and the app may need re-authorizing",
+                connection=self.connection,
+            ) from exc
+
+
+def parse_tokens(data: Any, old: OAuthTokens, now: float, connection: str) -> OAuthTokens:
+    """Tokens from a token endpoint's JSON; ``expires`` (absolute) or ``expires_in`` both work,
+    and a response without a new refresh token keeps the old one."""
+    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        raise AuthError(
+            "the token endpoint answered without an access_token", connection=connection
+        )
+    refresh = data.get("refresh_token")
+    return OAuthTokens(
+        Secret(data["access_token"]),
+        Secret(refresh) if isinstance(refresh, str) and refresh else old.refresh_token,
+        _expiry(data, now),
+    )
+
+
+def _expiry(data: dict[str, Any], now: float) -> datetime | None:
+    expires_in, expires = data.get("expires_in"), data.get("expires")
+    if isinstance(expires_in, int | float) and expires_in > 0:
+        return datetime.fromtimestamp(now + expires_in, UTC)
+    if isinstance(expires, int | float) and expires > 0:
+        return datetime.fromtimestamp(expires, UTC)
+    return None
+
+
+def make_auth(
+    credentials: Credentials, store: TokenStore | None, clock: PlatformClock, connection: str
+) -> Auth:
+    """The strategy for ``credentials``; :class:`ConfigError` when they are incomplete."""
+    secret = credentials.secret
+    if isinstance(credentials, OAuth2Credentials):
+        if store is None:
+            raise ConfigError(f"{connection}: oauth2 needs a token_store to persist rotated tokens")
+        return OAuth2Auth(credentials, store, clock, connection)
+    if credentials.scheme == "none":
+        return StaticAuth({}, [])
+    if credentials.scheme == "oauth2":
+        raise ConfigError(f"{connection}: oauth2 needs OAuth2Credentials (token endpoint, client)")
+    if secret is None:
+        raise ConfigError(f"{connection}: {credentials.scheme} credentials need a secret")
+    if credentials.scheme == "bearer":
+        return StaticAuth({"Authorization": f"Bearer {secret.reveal()}"}, [secret])
+    return StaticAuth({credentials.header: secret.reveal()}, [secret])

@@ -1,0 +1,239 @@
+"""Pacing: a slot is acquired before every request so a sync inside the limits never sees a 429.
+
+Three sources of limits are combined by taking the stricter (the longest wait):
+
+* the platform's declared :class:`~salync_core.platform.Limits`: one sliding log per window,
+  and a daily count (seeded with the requests already made today) that resets at midnight UTC
+  in platform time;
+* ``X-RateLimit-Limit/Remaining/Reset`` headers, believed only when they are sane;
+* a hold after a 429, so concurrent requests do not all run into the same wall.
+
+A slot in a sliding log is stamped when its request *completes*, not when it starts. The
+server counts a request when it arrives, which is some time after we send it and before we
+hear back; stamping at completion is the latest that arrival can be, so the window we keep is
+never ahead of the server's, whatever the latency. A slot in flight blocks its window.
+
+Everything here is in platform seconds (see :mod:`salync_core.http.clock`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import anyio
+from attrs import define
+
+from salync_core.errors import QuotaExhausted, RateLimitedError
+from salync_core.http.clock import PlatformClock
+from salync_core.platform import Limits, Window
+
+log = logging.getLogger("salync.http")
+
+DAY = 86400.0
+RESET_TOLERANCE = 300.0
+"""Platform seconds within which a reset time "points at" midnight UTC or a header reset."""
+CLOCK_MARGIN = 1.0
+"""Platform seconds added to a wait for a server-clock instant: a ``Date`` header (our clock
+estimate) and ``X-RateLimit-Reset`` both have one-second resolution."""
+
+
+@define
+class Slot:
+    stamp: float = math.inf
+    """:meth:`PlatformClock.elapsed` at completion; infinite while the request is in flight."""
+
+
+class SlidingLog:
+    """At most ``window.requests`` slots whose stamps are within ``window.seconds``."""
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self._slots: list[Slot] = []
+
+    def wait(self, now: float) -> float:
+        """Platform seconds until a slot is free (infinite if every slot is in flight)."""
+        self._slots = [s for s in self._slots if s.stamp + self.window.seconds > now]
+        if len(self._slots) < self.window.requests:
+            return 0.0
+        return min(s.stamp for s in self._slots) + self.window.seconds - now
+
+    def take(self, slot: Slot) -> None:
+        self._slots.append(slot)
+
+
+@define
+class HeaderBucket:
+    """The bucket a server describes with ``X-RateLimit-*`` headers."""
+
+    limit: int
+    remaining: int
+    reset_at: float
+    """Platform UNIX time."""
+    daily: bool
+
+
+def parse_bucket(
+    headers: Mapping[str, str], now: float, next_midnight: float, daily_limit: int | None
+) -> HeaderBucket | None:
+    """The bucket the headers describe, or ``None`` if any of them is missing or implausible:
+    a lying header may cost us a 429, never a hot loop or a day-long sleep."""
+    try:
+        limit = int(headers["X-RateLimit-Limit"])
+        remaining = int(headers["X-RateLimit-Remaining"])
+        reset_at = float(headers["X-RateLimit-Reset"])
+    except (KeyError, ValueError):
+        return None
+    if limit <= 0 or remaining < 0 or not now < reset_at <= now + DAY + RESET_TOLERANCE:
+        return None
+    daily = abs(reset_at - next_midnight) <= RESET_TOLERANCE or limit == daily_limit
+    return HeaderBucket(limit, min(remaining, limit), reset_at, daily)
+
+
+class DailyCount:
+    """Requests sent in the current platform day; it resets when the date changes."""
+
+    def __init__(self, clock: PlatformClock, used: int) -> None:
+        self.clock = clock
+        self.day = clock.now().date()
+        self.used = used
+
+    def rebase(self) -> None:
+        """The clock was corrected: the requests counted so far were on the server's today."""
+        self.day = self.clock.now().date()
+
+    def current(self) -> int:
+        today = self.clock.now().date()
+        if today != self.day:
+            self.day, self.used = today, 0
+        return self.used
+
+
+class Pacer:
+    """Hands out request slots for one connection."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        clock: PlatformClock,
+        *,
+        connection: str,
+        max_wait: float,
+        requests_today: int = 0,
+    ) -> None:
+        self.limits, self.clock, self.connection = limits, clock, connection
+        self.max_wait = max_wait
+        self._logs = [SlidingLog(w) for w in limits.windows]
+        self._daily = DailyCount(clock, requests_today)
+        self._bucket: HeaderBucket | None = None
+        self._hold_until = 0.0
+        self._exhausted_until = 0.0
+        self._in_flight = 0
+        self._released: anyio.Event | None = None
+
+    async def acquire(self) -> Slot:
+        """A slot for one request; raises :class:`QuotaExhausted` instead of waiting for a day,
+        and :class:`RateLimitedError` instead of sleeping longer than ``max_wait``."""
+        while True:
+            wait = self._wait()
+            if wait <= 0:
+                return self._take()
+            await self._sleep(wait)
+
+    def release(self, slot: Slot) -> None:
+        """The slot's request has completed (answered or failed)."""
+        slot.stamp = self.clock.elapsed()
+        self._in_flight -= 1
+        if self._released is not None:
+            self._released.set()
+            self._released = None
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (after a 429, for every concurrent request)."""
+        self._hold_until = max(self._hold_until, self.clock.elapsed() + seconds)
+
+    def exhaust(self, resume_at: float) -> None:
+        """The platform said the daily quota is used up until ``resume_at`` (UNIX time)."""
+        self._exhausted_until = max(self._exhausted_until, resume_at)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn from an answer's ``X-RateLimit-*`` headers (call before releasing its slot)."""
+        now = self.clock.time()
+        bucket = parse_bucket(headers, now, self.clock.next_midnight(), self.limits.daily)
+        if bucket is None:
+            return
+        bucket.remaining -= max(0, self._in_flight - 1)  # sent since, not yet counted there
+        old = self._bucket
+        if old is not None and old.reset_at > now and abs(old.reset_at - bucket.reset_at) < 1:
+            bucket.remaining = min(bucket.remaining, old.remaining)
+        self._bucket = bucket
+
+    def clock_corrected(self, correction: float) -> None:
+        """A ``Date`` header moved the platform clock by ``correction`` seconds; a large move
+        (a different server clock, not drift) re-dates today's count instead of resetting it."""
+        if abs(correction) > RESET_TOLERANCE:
+            self._daily.rebase()
+
+    def points_at_reset(self, resume_at: float) -> bool:
+        """Whether a wait until ``resume_at`` is a daily quota's (midnight or a header reset)."""
+        resets = [self.clock.next_midnight()]
+        if self._bucket is not None:
+            resets.append(self._bucket.reset_at)
+        return any(abs(resume_at - reset) <= RESET_TOLERANCE for reset in resets)
+
+    # internals --------------------------------------------------------------------------
+
+    def _wait(self) -> float:
+        self._check_quota()
+        now = self.clock.elapsed()
+        waits = [self._hold_until - now, self._bucket_wait()]
+        waits.extend(window.wait(now) for window in self._logs)
+        return max(waits)
+
+    def _check_quota(self) -> None:
+        now = self.clock.time()
+        if now < self._exhausted_until:
+            self._stop(self._exhausted_until)
+        daily = self.limits.daily
+        if daily is not None and self._daily.current() >= daily:
+            self._stop(self.clock.next_midnight())
+
+    def _bucket_wait(self) -> float:
+        bucket, now = self._bucket, self.clock.time()
+        if bucket is None or bucket.remaining > 0 or bucket.reset_at + CLOCK_MARGIN <= now:
+            return 0.0
+        if bucket.daily:
+            self._stop(bucket.reset_at)
+        wait = bucket.reset_at + CLOCK_MARGIN - now
+        if self.clock.real_seconds(wait) > self.max_wait:
+            raise RateLimitedError(
+                f"the server's rate limit resets in {wait:.0f} s, longer than max_wait",
+                connection=self.connection,
+                status=429,
+            )
+        return wait
+
+    def _stop(self, resume_at: float) -> None:
+        self._exhausted_until = max(self._exhausted_until, resume_at)
+        raise QuotaExhausted(self.connection, datetime.fromtimestamp(resume_at, UTC))
+
+    def _take(self) -> Slot:
+        slot = Slot()
+        for window in self._logs:
+            window.take(slot)
+        self._daily.used += 1
+        if self._bucket is not None:
+            self._bucket.remaining -= 1
+        self._in_flight += 1
+        return slot
+
+    async def _sleep(self, wait: float) -> None:
+        if self._released is None:
+            self._released = anyio.Event()
+        event = self._released
+        timeout = self.clock.real_seconds(wait) if math.isfinite(wait) else None
+        log.debug("%s: pacing, waiting %.3f s for a request slot", self.connection, timeout or 0)
+        with anyio.move_on_after(timeout):
+            await event.wait()
