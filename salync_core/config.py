@@ -33,6 +33,7 @@ from salync_core.platform import Limits, Window
 from salync_core.secrets import Secret
 
 CONFIG_FILE = "salync.toml"
+KEY_FILE = "salync.key"
 CONNECTION_KEYS = frozenset(
     {"plugin", "base_url", "locale", "time_scale", "ca_file", "streams", "push", "rate_limits"}
 )
@@ -84,7 +85,8 @@ class Config:
     connections: dict[str, ConnectionConfig]
     mass_delete_threshold: float = 0.10
     policies: dict[str, Any] = Factory(dict)
-    key_file: Path | None = None
+    key_file: Path = Path("salync.key")
+    """The Fernet key for secrets stored in the mirror (``SALYNC_SECRET_KEY`` overrides it)."""
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``, or a clear error listing the configured ones."""
@@ -115,7 +117,6 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(f"{where}: unknown table(s) {', '.join(sorted(unknown))}")
     store = _table(data, "store", where)
     store_path = base_dir / _string(store, "path", f"{where}: [store]", default="salync.db")
-    key_file = store.get("key_file")
     sync = _table(data, "sync", where)
     threshold = sync.get("mass_delete_threshold", 0.10)
     if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
@@ -132,7 +133,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         connections=connections,
         mass_delete_threshold=float(threshold),
         policies=_table(data, "policies", where),
-        key_file=base_dir / _string(store, "key_file", f"{where}: [store]") if key_file else None,
+        key_file=base_dir / _string(store, "key_file", f"{where}: [store]", default=KEY_FILE),
     )
 
 

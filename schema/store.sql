@@ -50,6 +50,7 @@ CREATE TABLE connections (
             name TEXT PRIMARY KEY,
             plugin TEXT NOT NULL,
             secrets BLOB,
+            secret_names TEXT,
             created_at TEXT NOT NULL
         );
 

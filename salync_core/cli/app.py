@@ -4,6 +4,7 @@ clear line and an exit code (0 ok, 1 a run failed, 2 bad configuration or usage)
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
@@ -11,9 +12,11 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 import click
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from salync_core.errors import ConfigError, PluginError, PolicyError, SalyncError, StoreError
+from salync_core.secrets import redactor
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -32,6 +35,17 @@ config_option = click.option(
     type=click.Path(dir_okay=False),
     help="The configuration file.",
 )
+
+
+def configure_logging(verbosity: int) -> None:
+    """Warnings by default, ``-v`` info, ``-vv`` debug; every handler masks known secrets."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = RichHandler(console=err_console, show_path=False, markup=False)
+    handler.addFilter(redactor)
+    logger = logging.getLogger("salync")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def run(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import click
 
 from salync_core import plugins
 from salync_core.cli.app import EXIT_CONFIG, console, fail, handle_errors
+from salync_core.config import KEY_FILE
+from salync_core.secrets import KEY_ENV, create_key_file
 
 TEMPLATE = """\
 # Salync Core configuration. See the README for every key.
@@ -50,9 +53,14 @@ def init(directory: Path) -> None:
         fail(f"{config} already exists; not overwriting it", EXIT_CONFIG)
     config.write_text(TEMPLATE, encoding="utf-8")
     console.print(f"wrote {config}")
-
-
-EMULATOR_OPTIONS = ("products", "seed", "api_key", "plan", "time_scale", "rate_limit", "tls")
+    key = directory / KEY_FILE
+    if key.exists() or os.environ.get(KEY_ENV):
+        console.print(f"secret key: {'$' + KEY_ENV if os.environ.get(KEY_ENV) else key} (kept)")
+    else:
+        create_key_file(key)
+        console.print(
+            f"wrote {key} (mode 0600): it encrypts stored secrets; back it up, never commit it"
+        )
 
 
 @click.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from attrs import define
 from salync_core import plugins
 from salync_core.config import ConnectionConfig
 from salync_core.errors import ConfigError
-from salync_core.http import HttpClient
+from salync_core.http import HttpClient, TokenStore
 from salync_core.platform import ConnectionContext, Platform
 from salync_core.secrets import Secret
 
@@ -33,25 +33,33 @@ class LiveConnection:
         await self.http.close()
 
 
+ROTATING = frozenset({"access_token", "refresh_token", "expires_at"})
+"""Secrets a platform replaces over time: the stored (newest) value wins over the file's."""
+
+
 def resolve_options(
     config: ConnectionConfig, platform: Platform, stored: Mapping[str, Secret]
 ) -> dict[str, Any]:
-    """Plugin options with secrets filled in: from the file or environment, else the store."""
+    """Plugin options with secrets filled in: from the file or environment, else the store
+    (the store first for tokens a platform rotates)."""
     options: dict[str, Any] = dict(config.options)
-    for name in platform.secret_options:
+    for name in {*platform.secret_options, *config.secrets, *stored}:
         ref = config.secrets.get(name)
+        if name in ROTATING and name in stored:
+            options[name] = stored[name]
+            continue
         secret = ref.resolve(f"[connections.{config.name}] {name}") if ref else None
         secret = secret or stored.get(name)
         if secret is not None:
             options[name] = secret
-    for name, ref in config.secrets.items():
-        if name not in options:
-            options[name] = ref.resolve(f"[connections.{config.name}] {name}")
     return options
 
 
 def open_connection(
-    config: ConnectionConfig, stored: Mapping[str, Secret], requests_today: int
+    config: ConnectionConfig,
+    stored: Mapping[str, Secret],
+    requests_today: int,
+    token_store: Callable[[], TokenStore],
 ) -> LiveConnection:
     """Build the platform, client and context of a connection (no request is sent yet)."""
     platform = plugins.platform(config.plugin)
@@ -70,6 +78,7 @@ def open_connection(
         time_scale=config.time_scale,
         requests_today=requests_today,
         ca_file=config.ca_file,
+        token_store=token_store() if credentials.scheme == "oauth2" else None,
     )
     ctx = ConnectionContext(
         name=config.name, base_url=config.base_url, options=options, http=http, locale=config.locale

@@ -32,8 +32,9 @@ from salync_core.engine.reconcile import reconcile_stream
 from salync_core.engine.report import Problem, RunReport
 from salync_core.errors import Fatal, SalyncError
 from salync_core.platform import Stream
-from salync_core.secrets import Secret
-from salync_core.store import Store
+from salync_core.secrets import Secret, SecretBox
+from salync_core.store import Store, credentials
+from salync_core.store.credentials import StoredTokens
 from salync_core.store.operations import (
     add_usage,
     finish_run,
@@ -55,6 +56,7 @@ class Engine:
             config.policies, config.connections, plugins.policy_factories()
         )
         self.resolver = Resolver(self.policies, self._decide_hook())
+        self._box: SecretBox | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -218,10 +220,38 @@ class Engine:
         config = self.config.connection(name)
         stored = await self.store.run(self._stored_secrets, name)
         used = await self.store.run(requests_on, self.store.conn, name, today())
-        return open_connection(config, stored, used)
+
+        def token_store() -> StoredTokens:
+            return StoredTokens(self.store, self.secret_box(), name, config.plugin)
+
+        return open_connection(config, stored, used, token_store)
+
+    def secret_box(self) -> SecretBox:
+        """The key that encrypts stored secrets (``SALYNC_SECRET_KEY``, else the key file)."""
+        if self._box is None:
+            self._box = SecretBox.load(self.config.key_file)
+        return self._box
 
     def _stored_secrets(self, name: str) -> Mapping[str, Secret]:
-        return {}
+        if not credentials.stored_names(self.store.conn, name):
+            return {}
+        return credentials.load_secrets(self.store.conn, self.secret_box(), name)
+
+    async def set_secrets(self, connection: str, values: Mapping[str, Secret | None]) -> None:
+        """Store (or, with ``None``, remove) secrets of a connection, encrypted at rest."""
+        config = self.config.connection(connection)
+        await self.store.run(
+            credentials.save_secrets,
+            self.store,
+            self.secret_box(),
+            connection,
+            config.plugin,
+            values,
+        )
+
+    def secret_names(self, connection: str) -> list[str]:
+        """Names of the secrets stored for a connection."""
+        return credentials.stored_names(self.store.conn, connection)
 
     def _streams(self, live: LiveConnection, names: Sequence[str] | None) -> list[Stream]:
         wanted = names or live.config.streams

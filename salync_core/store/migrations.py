@@ -67,10 +67,12 @@ def m002_connections(db: Database) -> None:
     """Per-connection state: cursors, the id map with each connection's base, secrets."""
     db.executescript(
         """
+        -- secrets: a Fernet token of a JSON object {name: value}; secret_names: its names.
         CREATE TABLE connections (
             name TEXT PRIMARY KEY,
             plugin TEXT NOT NULL,
             secrets BLOB,
+            secret_names TEXT,
             created_at TEXT NOT NULL
         );
 

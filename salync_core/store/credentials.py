@@ -1,0 +1,88 @@
+"""Connection secrets at rest: one Fernet-encrypted JSON object per connection.
+
+API keys, client secrets and OAuth tokens are only ever written encrypted; their names are not
+secret and are kept in clear so ``salync secrets list`` needs no key. A rotated OAuth refresh
+token is committed with ``synchronous = FULL`` before the client uses it: some platforms' refresh
+tokens are single-use, so losing the new one to a power cut would lock the connection out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+
+import orjson
+
+from salync_core.converters import format_datetime
+from salync_core.http.auth import OAuthTokens
+from salync_core.secrets import Secret, SecretBox
+from salync_core.store.database import Store, Transaction
+
+
+def stored_names(conn: sqlite3.Connection, connection: str) -> list[str]:
+    """Names of the secrets stored for a connection (never their values)."""
+    row = conn.execute(
+        "SELECT secret_names FROM connections WHERE name = ?", (connection,)
+    ).fetchone()
+    return [] if row is None or row[0] is None else list(orjson.loads(row[0]))
+
+
+def load_secrets(
+    conn: sqlite3.Connection, box: SecretBox | None, connection: str
+) -> dict[str, Secret]:
+    """The stored secrets of a connection, decrypted (``box`` may be None when none are stored)."""
+    row = conn.execute("SELECT secrets FROM connections WHERE name = ?", (connection,)).fetchone()
+    if row is None or row[0] is None:
+        return {}
+    if box is None:
+        raise ValueError("a secret box is needed to read stored secrets")
+    values = orjson.loads(box.decrypt(row[0]))
+    return {name: Secret(value) for name, value in values.items()}
+
+
+def _write(
+    txn: Transaction, box: SecretBox, connection: str, plugin: str, values: Mapping[str, Secret]
+) -> None:
+    plain = orjson.dumps({name: secret.reveal() for name, secret in values.items()})
+    txn.conn.execute(
+        "INSERT INTO connections (name, plugin, secrets, secret_names, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET plugin = excluded.plugin,"
+        " secrets = excluded.secrets, secret_names = excluded.secret_names",
+        (connection, plugin, box.encrypt(plain), orjson.dumps(sorted(values)), txn.now),
+    )
+
+
+def save_secrets(
+    store: Store, box: SecretBox, connection: str, plugin: str, values: Mapping[str, Secret | None]
+) -> None:
+    """Set (a ``Secret``) or remove (``None``) named secrets of a connection, atomically."""
+    with store.write() as txn:
+        current = load_secrets(txn.conn, box, connection)
+        for name, value in values.items():
+            if value is None:
+                current.pop(name, None)
+            else:
+                current[name] = value
+        _write(txn, box, connection, plugin, current)
+
+
+class StoredTokens:
+    """The engine's :class:`~salync_core.http.auth.TokenStore` for ``oauth2`` connections."""
+
+    def __init__(self, store: Store, box: SecretBox, connection: str, plugin: str) -> None:
+        self.store, self.box, self.connection, self.plugin = store, box, connection, plugin
+
+    async def save(self, tokens: OAuthTokens) -> None:
+        values: dict[str, Secret | None] = {
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_at": Secret(format_datetime(tokens.expires_at)) if tokens.expires_at else None,
+        }
+        await self.store.run(self._save_durably, values)
+
+    def _save_durably(self, values: Mapping[str, Secret | None]) -> None:
+        self.store.conn.execute("PRAGMA synchronous = FULL")
+        try:
+            save_secrets(self.store, self.box, self.connection, self.plugin, values)
+        finally:
+            self.store.conn.execute("PRAGMA synchronous = NORMAL")
