@@ -35,7 +35,17 @@ from salync_core.secrets import Secret
 CONFIG_FILE = "salync.toml"
 KEY_FILE = "salync.key"
 CONNECTION_KEYS = frozenset(
-    {"plugin", "base_url", "locale", "time_scale", "ca_file", "streams", "push", "rate_limits"}
+    {
+        "plugin",
+        "base_url",
+        "locale",
+        "time_scale",
+        "ca_file",
+        "streams",
+        "push",
+        "rate_limits",
+        "retry_attempts",
+    }
 )
 
 
@@ -72,6 +82,8 @@ class ConnectionConfig:
     """Entities the engine writes to this connection (none: the connection is read-only)."""
     rate_limits: Limits | None = None
     """Overrides the platform's declared limits (a custom plan, or none for an emulator)."""
+    retry_attempts: int = 5
+    """How many times one request is tried before its error is reported."""
     secrets: dict[str, SecretRef] = Factory(dict)
     options: dict[str, Any] = Factory(dict)
 
@@ -165,6 +177,9 @@ def _connection(name: str, table: Any, where: str) -> ConnectionConfig:
     rate_limits = (
         _limits(table["rate_limits"], f"{where} rate_limits") if "rate_limits" in table else None
     )
+    attempts = table.get("retry_attempts", 5)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 20:
+        raise ConfigError(f"{where} retry_attempts: expected a whole number from 1 to 20")
     options = {k: v for k, v in table.items() if k not in CONNECTION_KEYS}
     secrets = {
         key: _secret_ref(options.pop(key), f"{where} {key}")
@@ -181,6 +196,7 @@ def _connection(name: str, table: Any, where: str) -> ConnectionConfig:
         streams=tuple(streams) if streams is not None else None,
         push=tuple(push),
         rate_limits=rate_limits,
+        retry_attempts=attempts,
         secrets=secrets,
         options=options,
     )

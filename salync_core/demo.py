@@ -18,10 +18,10 @@ import aiohttp
 from attrs import define
 
 from salync_core import plugins
+from salync_core.config import KEY_FILE
 from salync_core.engine import Engine, RunReport
 from salync_core.engine.pipeline import Progress
-
-KEY_VARIABLE = "SALYNC_DEMO_SALESLAYER_KEY"
+from salync_core.secrets import KEY_ENV, Secret, create_key_file
 
 
 @define
@@ -43,7 +43,6 @@ path = "salync.db"
 [connections.pim]
 plugin = "saleslayer"
 base_url = "{base_url}"
-api_key = "env:{KEY_VARIABLE}"
 locale = "en"
 attributes = ["prod_brand", "prod_material"]
 variant_options = {{ frmt_size = "size", frmt_color = "color" }}
@@ -77,12 +76,14 @@ async def edit_catalog(
 
 async def run_demo(directory: Path, products: int, progress: Progress | None = None) -> DemoResult:
     key = secrets.token_urlsafe(24)
-    os.environ[KEY_VARIABLE] = key
+    if not (directory / KEY_FILE).exists() and not os.environ.get(KEY_ENV):
+        create_key_file(directory / KEY_FILE)
     factory: Any = plugins.emulators()["saleslayer"]  # each emulator takes its own options
     emulator = factory(products=products, seed=7, api_key=key)
     async with emulator.running() as base_url:
         config = write_config(directory, base_url)
         async with Engine.open(config) as engine:
+            await engine.set_secrets("pim", {"api_key": Secret(key)})  # encrypted at rest
             phases = [("full sync", (await engine.sync(full=True, progress=progress))[0])]
             edited, deleted = await edit_catalog(base_url, key, edits=10, deletes=5, seed=11)
             phases.append(("incremental sync", (await engine.sync(progress=progress))[0]))

@@ -53,9 +53,7 @@ async def test_a_missing_key_file_is_a_clear_error(
             await engine.set_secrets("pim", {"api_key": Secret("x" * 20)})
 
 
-async def test_rotated_tokens_are_stored_encrypted_and_durably(
-    tmp_path: Path, keyed: Path
-) -> None:
+async def test_rotated_tokens_are_stored_encrypted_and_durably(tmp_path: Path, keyed: Path) -> None:
     config = write_config(
         tmp_path, {"shop": {"plugin": "saleslayer", "base_url": "https://api.example.com"}}
     )

@@ -11,7 +11,7 @@ from attrs import define
 from salync_core import plugins
 from salync_core.config import ConnectionConfig
 from salync_core.errors import ConfigError
-from salync_core.http import HttpClient, TokenStore
+from salync_core.http import HttpClient, RetryPolicy, TokenStore
 from salync_core.platform import ConnectionContext, Platform
 from salync_core.secrets import Secret
 
@@ -77,6 +77,7 @@ def open_connection(
         limits=config.rate_limits or platform.limits(options),
         time_scale=config.time_scale,
         requests_today=requests_today,
+        retry=RetryPolicy(attempts=config.retry_attempts),
         ca_file=config.ca_file,
         token_store=token_store() if credentials.scheme == "oauth2" else None,
     )
