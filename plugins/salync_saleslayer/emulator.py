@@ -36,9 +36,11 @@ Admin routes (no key): ``POST /_emulator/config`` (``{"rate_limit": false}``), `
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import random
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -57,6 +59,7 @@ from salync_saleslayer.odata import (
     ODataError,
     OrderKey,
     Predicate,
+    instant,
     parse_expand,
     parse_filter,
     parse_orderby,
@@ -71,6 +74,7 @@ STATUSES = ("V", "I", "D", "R")
 DELETED = "X"
 PROBLEM_TYPE = "https://api2.saleslayer.com/errors/"
 QUERY_CACHE_SIZE = 64
+_SINCE = re.compile(r"(?P<field>\w+_modify) (?P<op>ge|gt) (?P<value>'?[0-9T:.+Z-]+'?)")
 
 # Entities -----------------------------------------------------------------------------------
 
@@ -211,6 +215,25 @@ class Table:
             if record[entity.stat_field] != DELETED
         }
         self.next_id = max(records, default=0) + 1
+        modify = entity.modify_field
+        self._by_modify = sorted((instant(r[modify]) or "", i) for i, r in records.items())
+        self._since_built: list[tuple[str, int]] = []
+        """(modify, id) of every write since the index was built: writes stamp the clock's
+        now, which never goes back, so appending keeps this list sorted too."""
+
+    def touched(self, record: Record) -> None:
+        """Note that ``record``'s modification time was just set."""
+        entry = (instant(record[self.entity.modify_field]) or "", record[self.entity.id_field])
+        self._since_built.append(entry)
+
+    def changed_since(self, moment: str, inclusive: bool) -> list[int]:
+        """Ids of live records modified at (``ge``) or after (``gt``) ``moment``, in id order.
+        A record written several times has stale entries too; every one of them is no later
+        than its true time, so "some entry is late enough" means "the record is"."""
+        bound = (moment, -1) if inclusive else (moment, 1 << 62)
+        ids = {i for _, i in self._by_modify[bisect.bisect_left(self._by_modify, bound) :]}
+        ids.update(i for _, i in self._since_built[bisect.bisect_left(self._since_built, bound) :])
+        return sorted(i for i in ids if self.live(i) is not None)
 
     def live(self, record_id: int) -> Record | None:
         record = self.records.get(record_id)
@@ -227,6 +250,7 @@ class Table:
         self.records[record_id] = record
         self.live_refs[record[self.entity.ref_field]] = record_id
         self.next_id = record_id + 1
+        self.touched(record)
 
     def mark_deleted(self, record: Record, timestamp: str) -> None:
         record[self.entity.stat_field] = DELETED
@@ -514,18 +538,33 @@ class SalesLayerEmulator(Emulator):
         listing evaluates the filter once rather than once per page."""
         key = (entity.name, query.filter_text, query.orderby_text, query.culture)
         ids = self._query_cache.get(key)
-        if ids is not None:
-            return ids
+        if ids is None:
+            ids = self._changed_since(entity, query)
+            ids = self._evaluate(entity, query) if ids is None else ids
+            if len(self._query_cache) >= QUERY_CACHE_SIZE:
+                del self._query_cache[next(iter(self._query_cache))]
+            self._query_cache[key] = ids
+        return ids
+
+    def _changed_since(self, entity: Entity, query: _Query) -> list[int] | None:
+        """The incremental query every sync client sends (``X_modify ge|gt T`` in id order),
+        answered from the table's modification index instead of a scan of the catalog."""
+        match = _SINCE.fullmatch(query.filter_text or "")
+        if match is None or query.order or match["field"] != entity.modify_field:
+            return None
+        try:
+            moment = instant(match["value"].strip("'")) or ""
+        except ODataError:
+            return None
+        return self._tables[entity.name].changed_since(moment, inclusive=match["op"] == "ge")
+
+    def _evaluate(self, entity: Entity, query: _Query) -> list[int]:
         records: Sequence[Mapping[str, Any]] = self._tables[entity.name].live_records()
         if query.matches is not None:
             records = [record for record in records if query.matches(record)]
         if query.order:
             records = sort_records(records, query.order)
-        ids = [record[entity.id_field] for record in records]
-        if len(self._query_cache) >= QUERY_CACHE_SIZE:
-            del self._query_cache[next(iter(self._query_cache))]
-        self._query_cache[key] = ids
-        return ids
+        return [record[entity.id_field] for record in records]
 
     def _project(
         self,
@@ -650,6 +689,7 @@ class SalesLayerEmulator(Emulator):
         self._link(request, entity, changes, record[entity.id_field])
         record.update(changes)
         record[entity.modify_field] = self._now()
+        self._tables[entity.name].touched(record)
         self._changed()
         return web.Response(status=204)
 
@@ -843,6 +883,7 @@ class SalesLayerEmulator(Emulator):
             record = table.records[prod_id]
             record["prod_title"] = product_title(rng, self.locales, prod_id, self._touch_revision)
             record["prod_modify"] = now
+            table.touched(record)
         self._changed()
         return ids
 

@@ -257,7 +257,7 @@ def _parse_datetime(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _instant(value: Any) -> str | None:
+def instant(value: Any) -> str | None:
     """A stored timestamp as a string that orders chronologically (see :func:`_instant_of`).
     Values in the API's own form (``2026-03-01T10:00:00Z``) take a fast path that skips
     parsing: a filter over a 100k catalog reads every record's timestamp."""
@@ -438,7 +438,7 @@ def _getter(name: str, kind: Kind, culture: str | None) -> Callable[[Record], An
             raise ODataError(f"{name} is localized and the request has no usable culture")
         return lambda record: (record.get(name) or {}).get(culture)
     if kind is Kind.DATETIME:
-        return lambda record: _instant(record.get(name))
+        return lambda record: instant(record.get(name))
     if kind in _LISTS:
         return lambda record: record.get(name) or None
     return lambda record: record.get(name)

@@ -560,3 +560,27 @@ async def test_a_dropped_connection(api: Client, emulator: SalesLayerEmulator) -
         await api.call("POST", "/Products", json={"prod_ref": "LOST"})
     assert emulator.product_by_ref("LOST") is None
     assert (await api.get("/Products(1)")).status == 200
+
+
+async def test_the_indexed_changed_since_query_agrees_with_a_full_scan(
+    emulator: SalesLayerEmulator, api: Client
+) -> None:
+    """`X_modify ge T` is answered from an index; the same filter with a no-op clause takes
+    the general evaluator. After writes of every kind, both must list the same records."""
+    moment = "2026-03-01T10:00:00Z"
+    assert (await api.call("PATCH", "/Products(7)", json={"prod_brand": "Changed"})).status == 204
+    assert (await api.call("DELETE", "/Products(9)")).status == 204
+    created = await api.call("POST", "/Products", json={"prod_ref": "NEW-1"})
+    assert created.status == 201
+    emulator.clock.advance(60)
+    assert (await api.call("PATCH", "/Products(7)", json={"prod_brand": "Again"})).status == 204
+
+    for op in ("ge", "gt"):
+        for since in ("2025-01-01T00:00:00Z", moment, "2026-03-01T10:01:00Z"):
+            indexed = await api.all_pages("/Products", {"$filter": f"prod_modify {op} {since}"})
+            scanned = await api.all_pages(
+                "/Products", {"$filter": f"prod_modify {op} {since} and prod_id gt 0"}
+            )
+            assert [p["prod_id"] for p in indexed] == [p["prod_id"] for p in scanned]
+    recent = await api.all_pages("/Products", {"$filter": f"prod_modify ge {moment}"})
+    assert {p["prod_ref"] for p in recent} >= {"NEW-1", "PRD-000007"}
