@@ -68,7 +68,9 @@ def write_section(name: str, text: str) -> None:
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     block = f"{start}\n{text}{end}"
     if start in content:
-        content = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, content, flags=re.S)
+        content = re.sub(
+            re.escape(start) + ".*?" + re.escape(end), lambda _: block, content, flags=re.S
+        )
     else:
         content += f"\n{block}\n"
     README.write_text(content, encoding="utf-8")

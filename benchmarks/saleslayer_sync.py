@@ -53,7 +53,12 @@ def measure(size: int, changed_share: float) -> list[object]:
 
     options = ["--products", str(size), "--seed", "1", "--api-key", KEY, "--no-rate-limit"]
     with emulator("saleslayer", *options) as url, tempfile.TemporaryDirectory() as tmp:
-        connection = {"plugin": "saleslayer", "base_url": url, "api_key": KEY, "rate_limits": "none"}
+        connection = {
+            "plugin": "saleslayer",
+            "base_url": url,
+            "api_key": KEY,
+            "rate_limits": "none",
+        }
         config = str(write_config(Path(tmp), {"pim": connection}))
         full = run_child(Path(__file__), "full", config)
         product_requests = admin(url, "stats")["by_route"].get("GET /rest/Catalog/Products", 0)
@@ -83,9 +88,17 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(size, args.changed) for size in args.sizes]
     headers = [
-        "products", "records (with variants)", "full s", "records/s", "products/s",
-        "product requests", "full RSS MB", "incremental changed", "incremental s",
-        "incremental requests", "incremental RSS MB",
+        "products",
+        "records (with variants)",
+        "full s",
+        "records/s",
+        "products/s",
+        "product requests",
+        "full RSS MB",
+        "incremental changed",
+        "incremental s",
+        "incremental requests",
+        "incremental RSS MB",
     ]
     text = table(headers, rows)
     print(text)

@@ -29,15 +29,17 @@ pm.add_hookspecs(hookspecs)
 _loaded = False
 
 
-def load_plugins() -> pluggy.PluginManager:
-    """Load the built-in policies and every installed plugin, once."""
+def load_plugins(*, refresh: bool = False) -> pluggy.PluginManager:
+    """Load the built-in policies and every installed plugin; later calls do nothing unless
+    ``refresh`` asks to look for newly installed entry points."""
     global _loaded
-    if _loaded:
+    if _loaded and not refresh:
         return pm
-    _loaded = True
-    from salync_core.conflicts import builtin
+    if not _loaded:
+        from salync_core.conflicts import builtin
 
-    pm.register(builtin, name="salync_core.conflicts.builtin")
+        pm.register(builtin, name="salync_core.conflicts.builtin")
+    _loaded = True
     wanted = os.environ.get("SALYNC_LOAD_PLUGINS")
     allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
