@@ -1,1 +1,1 @@
-"""Salync inventory SaaS for Salync Core: its API emulator (the platform plugin to come)."""
+"""Salync inventory SaaS for Salync Core: its platform plugin and its API emulator."""

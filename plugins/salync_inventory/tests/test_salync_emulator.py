@@ -22,7 +22,7 @@ from aiohttp import web
 from attrs import define, field
 from multidict import CIMultiDictProxy
 from salync_inventory.emulator import SalyncEmulator
-from salync_inventory.emulator_models import Product
+from salync_inventory.emulator.models import Product
 
 KEY = "sk_test_1"
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from salync_inventory.emulator_models import ApiError, validation_error
+from salync_inventory.emulator.models import ApiError, validation_error
 
 _CENT = Decimal("0.01")
 _MONEY_MAX = Decimal(10) ** 10

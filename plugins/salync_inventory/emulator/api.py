@@ -5,7 +5,7 @@ and variants: list, retrieve, create, update, archive; stock: levels and adjustm
 list and retrieve; purchase orders: list, retrieve, create; channels: connection status and
 listing states). Derived (§4.2 and this emulator): every path, parameter and JSON shape, plus
 ``PATCH /purchase-orders/{id}`` for status changes and edits. Authentication, rate limits and
-idempotency are applied before these handlers run (see ``emulator_gate``).
+idempotency are applied before these handlers run (see ``gate``).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import orjson
 from aiohttp import web
 
 from salync_core.testing.emulator import json_response
-from salync_inventory.emulator_catalog import (
+from salync_inventory.emulator.catalog import (
     archive_product,
     create_product,
     generate_variants,
     update_product,
     update_variant,
 )
-from salync_inventory.emulator_data import Workspace
-from salync_inventory.emulator_models import (
+from salync_inventory.emulator.data import Workspace
+from salync_inventory.emulator.models import (
     ADJUSTMENT_TYPES,
     LISTING_STATES,
     PO_STATUSES,
@@ -33,9 +33,9 @@ from salync_inventory.emulator_models import (
     Product,
     StockLevel,
 )
-from salync_inventory.emulator_paging import ListQuery, SortKey, paginate, parse_query
-from salync_inventory.emulator_purchasing import create_purchase_order, update_purchase_order
-from salync_inventory.emulator_stock import create_adjustment
+from salync_inventory.emulator.paging import ListQuery, SortKey, paginate, parse_query
+from salync_inventory.emulator.purchasing import create_purchase_order, update_purchase_order
+from salync_inventory.emulator.stock import create_adjustment
 
 T = TypeVar("T")
 

@@ -1,24 +1,6 @@
-"""The Salync inventory API emulator: a real aiohttp server on loopback.
+"""The emulator's server: :class:`SalyncEmulator`, its middleware and its Python API for tests.
 
-Plugin authors point a Salync connection at it; tests drive it over HTTP and assert on its
-Python API. What is documented and what is derived is stated in each module's docstring; in
-short, the facts of API-FACTS §4.1 (plans, keys, HTTPS only, limits, the error body, the
-resources and the stock / variant / purchase-order / supplier rules) are followed as written,
-and everything the public docs do not show (paths, parameters, JSON shapes, pagination, headers,
-idempotency, webhooks) follows the derived design of §4.2.
-
-Modules:
-
-* ``emulator_api``: the ``/v1`` endpoints;
-* ``emulator_gate``: API keys, plans, rate limits and ``Idempotency-Key``;
-* ``emulator_data`` / ``emulator_models``: the in-memory workspace and its JSON shapes;
-* ``emulator_catalog``, ``emulator_stock``, ``emulator_purchasing``: the rules that change it;
-* ``emulator_paging``: keyset pagination; ``emulator_seed``: the starting data;
-* ``emulator_webhooks``: signed deliveries with retries; ``emulator_tls``: the HTTPS mode.
-
-Admin routes (no auth, under ``/_emulator/``), besides the toolkit's ``stats``, ``faults`` and
-``reset-stats``: ``GET|POST config``, ``POST keys``, ``GET|POST clock``,
-``POST channels/{id}/status``, ``POST channels/{id}/listings/{sku}``, ``GET|POST webhooks``.
+See the package docstring for what each module does and which admin routes exist.
 """
 
 from __future__ import annotations
@@ -35,20 +17,20 @@ from aiohttp import web
 
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.emulator import ADMIN_PREFIX, Emulator, Handler, json_response
-from salync_inventory.emulator_admin import AdminApi, set_channel_status, set_listing_state
-from salync_inventory.emulator_api import SalyncApi
-from salync_inventory.emulator_data import Workspace
-from salync_inventory.emulator_gate import (
+from salync_inventory.emulator.admin import AdminApi, set_channel_status, set_listing_state
+from salync_inventory.emulator.api import SalyncApi
+from salync_inventory.emulator.data import Workspace
+from salync_inventory.emulator.gate import (
     PLANS,
     ApiKeys,
     IdempotencyStore,
     Plan,
     RateLimits,
 )
-from salync_inventory.emulator_models import DEFAULT_LOCATION, ApiError
-from salync_inventory.emulator_seed import seed_workspace
-from salync_inventory.emulator_tls import make_tls_files
-from salync_inventory.emulator_webhooks import Delivery, WebhookDispatcher, WebhookEndpoint
+from salync_inventory.emulator.models import DEFAULT_LOCATION, ApiError
+from salync_inventory.emulator.seed import seed_workspace
+from salync_inventory.emulator.tls import make_tls_files
+from salync_inventory.emulator.webhooks import Delivery, WebhookDispatcher, WebhookEndpoint
 
 HTTPS_REQUIRED = "Requests made over HTTP will be rejected."
 _ROUTE_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

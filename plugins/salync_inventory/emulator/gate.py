@@ -33,7 +33,7 @@ from attrs import define
 
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.limiters import DailyQuota, FixedWindow
-from salync_inventory.emulator_models import ApiError
+from salync_inventory.emulator.models import ApiError
 
 Plan = Literal["starter", "growth", "pro"]
 PLANS: Final = ("starter", "growth", "pro")

@@ -25,9 +25,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from salync_inventory.emulator_body import Body
-from salync_inventory.emulator_data import Workspace
-from salync_inventory.emulator_models import (
+from salync_inventory.emulator.body import Body
+from salync_inventory.emulator.data import Workspace
+from salync_inventory.emulator.models import (
     DEFAULT_CURRENCY,
     LOCATIONS,
     ApiError,
@@ -36,7 +36,7 @@ from salync_inventory.emulator_models import (
     Variant,
     validation_error,
 )
-from salync_inventory.emulator_stock import Movement, apply_movement
+from salync_inventory.emulator.stock import Movement, apply_movement
 
 PRODUCT_FIELDS = (
     "sku",

@@ -13,8 +13,8 @@ import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from salync_inventory.emulator_data import StockItem, Workspace
-from salync_inventory.emulator_models import (
+from salync_inventory.emulator.data import StockItem, Workspace
+from salync_inventory.emulator.models import (
     Adjustment,
     Channel,
     LineItem,

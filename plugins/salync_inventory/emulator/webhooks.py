@@ -35,7 +35,7 @@ import orjson
 from attrs import define, field
 
 from salync_core.testing.clock import ScaledClock
-from salync_inventory.emulator_models import iso_ms
+from salync_inventory.emulator.models import iso_ms
 
 EVENT_TYPES: Final = (
     "product.created",

@@ -1,13 +1,13 @@
 """The in-memory Salync workspace: storage, lookups, JSON views, timestamps and events.
 
-The rules that change it live beside it (``emulator_catalog``, ``emulator_stock``,
-``emulator_purchasing``); tests read it directly through :attr:`SalyncEmulator.workspace`.
+The rules that change it live beside it (``catalog``, ``stock``,
+``purchasing``); tests read it directly through :attr:`SalyncEmulator.workspace`.
 
 Derived choices (API-FACTS §4.2 and this emulator, not public facts):
 
 * Every change stamps ``updated_at`` with a strictly increasing platform millisecond, so two
   changes never share a timestamp and a change made while a client pages through a listing
-  always sorts after the client's cursor (see ``emulator_paging``).
+  always sorts after the client's cursor (see ``paging``).
 * A product's ``stock_on_hand`` is the sum over locations of its own stock, or of its variants'
   stock when it has variants; a stock change therefore also bumps the product's ``updated_at``.
 * ``GET /products/sku/{sku}`` also finds the product owning a variant SKU.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from salync_core.testing.clock import ScaledClock
-from salync_inventory.emulator_models import (
+from salync_inventory.emulator.models import (
     LOCATIONS,
     Adjustment,
     ApiError,

@@ -26,9 +26,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from salync_inventory.emulator_body import Body, positive_quantity
-from salync_inventory.emulator_data import Workspace
-from salync_inventory.emulator_models import (
+from salync_inventory.emulator.body import Body, positive_quantity
+from salync_inventory.emulator.data import Workspace
+from salync_inventory.emulator.models import (
     PO_EDITABLE,
     PO_NEXT_STATUS,
     PO_STATUSES,
@@ -40,7 +40,7 @@ from salync_inventory.emulator_models import (
     money,
     validation_error,
 )
-from salync_inventory.emulator_stock import Movement, apply_movement
+from salync_inventory.emulator.stock import Movement, apply_movement
 
 PO_FIELDS = ("supplier_id", "expected_delivery_date", "status", "line_items")
 PO_READ_ONLY = ("id", "number", "currency", "total", "received_at", "created_at", "updated_at")

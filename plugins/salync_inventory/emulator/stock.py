@@ -20,9 +20,9 @@ from typing import Any
 
 from attrs import define
 
-from salync_inventory.emulator_body import Body, positive_quantity
-from salync_inventory.emulator_data import StockItem, Workspace
-from salync_inventory.emulator_models import (
+from salync_inventory.emulator.body import Body, positive_quantity
+from salync_inventory.emulator.data import StockItem, Workspace
+from salync_inventory.emulator.models import (
     ADJUSTMENT_TYPES,
     DECREASING_TYPES,
     DEFAULT_LOCATION,

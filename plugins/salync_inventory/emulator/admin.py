@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from salync_core.testing.emulator import ADMIN_PREFIX, json_response
-from salync_inventory.emulator_api import read_json
-from salync_inventory.emulator_data import Workspace
-from salync_inventory.emulator_models import (
+from salync_inventory.emulator.api import read_json
+from salync_inventory.emulator.data import Workspace
+from salync_inventory.emulator.models import (
     CONNECTION_STATUSES,
     LISTING_STATES,
     ApiError,
@@ -34,7 +34,7 @@ from salync_inventory.emulator_models import (
 )
 
 if TYPE_CHECKING:
-    from salync_inventory.emulator import SalyncEmulator
+    from salync_inventory.emulator.server import SalyncEmulator
 
 AdminHandler = Callable[[web.Request], Awaitable[web.Response]]
 

@@ -27,7 +27,7 @@ import orjson
 from attrs import define, field
 from multidict import MultiMapping
 
-from salync_inventory.emulator_models import ApiError, parse_timestamp_ms
+from salync_inventory.emulator.models import ApiError, parse_timestamp_ms
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
