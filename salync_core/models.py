@@ -1,10 +1,15 @@
 """Canonical commerce entities: the shape every platform is mapped into and out of.
 
 Every entity is a frozen attrs class keyed by its item reference (``ref``): Sales Layer's own
-rule for create-versus-update, the SKU on inventory platforms. Localized text is ``{locale:
-text}``; timestamps are timezone-aware UTC datetimes; money is ``Decimal`` (a decimal string on
-the wire). Fields a catalog defines for itself and no canonical field covers live in
-``attributes``. (Un)structuring lives apart from the models, in :mod:`salync_core.converters`.
+rule for create-versus-update, the SKU on inventory platforms. Entities that have no such
+reference (an adjustment, a purchase order) are keyed by the id their platform gave them, or by
+the host app's own reference until a platform gives one: their ``identity`` is ``"external"``,
+and a platform id the mirror already knows keeps the key it was first known by.
+
+Localized text is ``{locale: text}``; timestamps are timezone-aware UTC datetimes; money is
+``Decimal`` (a decimal string on the wire). Fields a catalog defines for itself and no
+canonical field covers live in ``attributes``. (Un)structuring lives apart from the models,
+in :mod:`salync_core.converters`.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
+import attrs
 from attrs import Factory, frozen, resolve_types
 
 Localized = dict[str, str]
+
+
+def localized_text() -> Any:
+    """A ``{locale: text}`` field. The resolver merges such fields locale by locale: a platform
+    that holds one language changes only that language, never erases the others."""
+    return attrs.field(factory=dict, metadata={"localized": True})
+
+
 ProductStatus = Literal["active", "inactive", "draft", "review"]
 
 
@@ -24,9 +38,12 @@ class Product:
     """A sellable item (Sales Layer product, inventory product)."""
 
     entity: ClassVar[str] = "product"
+    identity: ClassVar[str] = "reference"
+    """How a record is known across systems: by its reference (a SKU: a platform that changes
+    it renamed the item), or by the ``"external"`` id the platform gave it."""
     ref: str
-    title: Localized = Factory(dict)
-    description: Localized = Factory(dict)
+    title: Localized = localized_text()
+    description: Localized = localized_text()
     status: ProductStatus | None = None
     category_refs: list[str] = Factory(list)
     barcode: str | None = None
@@ -47,7 +64,7 @@ class Variant:
     entity: ClassVar[str] = "variant"
     ref: str
     product_ref: str | None = None
-    title: Localized = Factory(dict)
+    title: Localized = localized_text()
     status: ProductStatus | None = None
     options: dict[str, str] = Factory(dict)
     barcode: str | None = None
@@ -64,8 +81,8 @@ class Category:
 
     entity: ClassVar[str] = "category"
     ref: str
-    title: Localized = Factory(dict)
-    description: Localized = Factory(dict)
+    title: Localized = localized_text()
+    description: Localized = localized_text()
     parent_ref: str | None = None
     status: ProductStatus | None = None
     created_at: datetime | None = None
@@ -95,6 +112,7 @@ class StockAdjustment:
     (``manual`` says it with ``direction``)."""
 
     entity: ClassVar[str] = "stock_adjustment"
+    identity: ClassVar[str] = "external"
     ref: str
     sku: str
     type: AdjustmentType
@@ -112,6 +130,7 @@ class Supplier:
     """Someone we buy from."""
 
     entity: ClassVar[str] = "supplier"
+    identity: ClassVar[str] = "external"
     ref: str
     company_name: str
     contact_name: str | None = None
@@ -147,6 +166,7 @@ class PurchaseOrder:
     """An order placed with a supplier; received orders add stock."""
 
     entity: ClassVar[str] = "purchase_order"
+    identity: ClassVar[str] = "external"
     ref: str
     supplier_ref: str | None = None
     status: PurchaseOrderStatus = "draft"
@@ -161,6 +181,7 @@ class Channel:
     """A sales channel connected to an inventory platform."""
 
     entity: ClassVar[str] = "channel"
+    identity: ClassVar[str] = "external"
     ref: str
     type: str
     name: str
@@ -199,3 +220,14 @@ ENTITY_TYPES: dict[str, type[Any]] = {
 
 for _cls in (*ENTITY_TYPES.values(), PurchaseOrderLine):
     resolve_types(_cls)  # field types are strings under postponed annotations; make them real
+
+LOCALIZED_FIELDS: dict[str, frozenset[str]] = {
+    name: frozenset(a.name for a in attrs.fields(cls) if a.metadata.get("localized"))
+    for name, cls in ENTITY_TYPES.items()
+}
+"""The localized text fields of every entity."""
+
+
+def identity(entity: str) -> str:
+    """``"reference"`` or ``"external"``: see the module docstring."""
+    return str(getattr(ENTITY_TYPES[entity], "identity", "reference"))

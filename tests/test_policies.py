@@ -257,3 +257,15 @@ def test_policy_factories_validate_their_arguments() -> None:
         _owner(owner=3)
     with pytest.raises(PolicyError):
         _priority(priority=[])
+
+
+def test_a_one_language_platform_changes_only_its_language() -> None:
+    resolver = Resolver(PolicySet())
+    mirror = {"title": {"en": "Old", "es": "Viejo"}}
+
+    edited = resolve(resolver, "shop", {"title": {"en": "New"}}, {"title": {"en": "Old"}}, mirror)
+    reread = resolve(resolver, "shop", {"title": {"en": "Old"}}, {"title": {"en": "Old"}}, mirror)
+
+    assert edited.changed == {"title": {"en": "New", "es": "Viejo"}}
+    assert reread.changed == {}
+    assert reread.decisions == 0

@@ -57,11 +57,14 @@ async def product(ctx: ConnectionContext, item: Outbound, body: Any) -> PushResu
 
 
 async def adjustment(ctx: ConnectionContext, item: Outbound, body: Any) -> PushResult:
-    """Record a movement. Its Salync id is not returned as the record's external id: the
-    stock_adjustments stream reads it back keyed by that id, and the core's id map holds an
-    external id under one key only (a second key makes that page's apply fail)."""
-    await send(ctx, item, "POST", "stock/adjustments", body)
-    return PushResult(item.key, "ok")
+    """Record a movement. Its Salync id becomes the record's external id, so when the
+    stock_adjustments stream reads it back the mirror knows it as the same record."""
+    answer = await send(ctx, item, "POST", "stock/adjustments", body)
+    created = answer.get("adjustment")
+    adjustment_id = created.get("id") if isinstance(created, dict) else None
+    return PushResult(
+        item.key, "ok", external_id=adjustment_id if isinstance(adjustment_id, str) else None
+    )
 
 
 async def stock_level(ctx: ConnectionContext, item: Outbound, body: Any) -> PushResult:

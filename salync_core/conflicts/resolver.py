@@ -16,6 +16,7 @@ from attrs import Factory, define
 
 from salync_core.conflicts.policies import MISSING, Current, FieldDecision, Policy
 from salync_core.conflicts.policy_set import PolicySet
+from salync_core.models import LOCALIZED_FIELDS
 
 Clock = list[Any]
 """``[origin, source_ts, seq, rule]`` as stored in ``records.clocks``."""
@@ -68,11 +69,16 @@ class Resolver:
         """
         outcome = Outcome()
         policy_of = self._entity_policies(entity)
+        localized = LOCALIZED_FIELDS.get(entity, frozenset())
         for name, value in incoming.items():
             seen = MISSING if base is None else base.get(name, MISSING)
             if seen is not MISSING and seen == value:
                 continue  # not changed by origin since it last saw it: never a candidate
             have = MISSING if fields is None else fields.get(name, MISSING)
+            if name in localized and type(value) is dict:
+                value = _merge_locales(value, seen, have)
+                if value is None:
+                    continue  # no locale changed since origin last saw it
             if have is not MISSING and have == value:
                 continue  # already the mirror's value
             current = None if have is MISSING else _current(have, clocks, name)
@@ -115,6 +121,18 @@ class Resolver:
         policy = self.policies.for_field(entity, name)
         self._by_entity[entity][name] = policy
         return policy
+
+
+def _merge_locales(value: dict[str, str], seen: Any, have: Any) -> dict[str, str] | None:
+    """The mirror's text with the locales ``origin`` changed since it last saw them; ``None``
+    when it changed none. Locales it does not send are left alone, so a one-language platform
+    never erases the others."""
+    old = seen if type(seen) is dict else {}
+    changed = {locale: text for locale, text in value.items() if old.get(locale) != text}
+    if not changed:
+        return None
+    current = have if type(have) is dict else {}
+    return {**current, **changed}
 
 
 def _current(value: Any, clocks: Mapping[str, Clock] | None, name: str) -> Current:

@@ -14,6 +14,7 @@ from salync_core.conflicts.policy_set import PolicySet
 from salync_core.converters import codec
 from salync_core.errors import ConflictError, DataError
 from salync_core.store import Store
+from salync_core.store.database import to_json
 
 RESOLVED_RULE = "manual:resolved"
 
@@ -101,7 +102,7 @@ def resolve(
         clocks[conflict.field] = [origin, datetime.now(UTC).timestamp(), seq, RESOLVED_RULE]
         txn.conn.execute(
             "UPDATE records SET fields = ?, clocks = ?, seq = ? WHERE entity = ? AND key = ?",
-            (orjson.dumps(fields), orjson.dumps(clocks), seq, conflict.entity, conflict.key),
+            (to_json(fields), to_json(clocks), seq, conflict.entity, conflict.key),
         )
         txn.conn.execute(
             "INSERT INTO changes (seq, entity, key, op, fields, origin, at)"
@@ -110,7 +111,7 @@ def resolve(
                 seq,
                 conflict.entity,
                 conflict.key,
-                orjson.dumps({conflict.field: chosen}),
+                to_json([conflict.field]),
                 origin,
                 txn.now,
             ),
@@ -118,7 +119,7 @@ def resolve(
         txn.conn.execute(
             "UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ?"
             " WHERE id = ?",
-            (orjson.dumps(resolution), txn.now, conflict_id),
+            (to_json(resolution), txn.now, conflict_id),
         )
         return get_conflict(txn.conn, conflict_id)
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -45,6 +46,8 @@ from salync_core.store.operations import (
 )
 from salync_core.store.reading import get_fields, iter_records
 
+logger = logging.getLogger("salync.engine")
+
 
 class Engine:
     """A configuration, its mirror, and the operations on both."""
@@ -57,6 +60,7 @@ class Engine:
         )
         self.resolver = Resolver(self.policies, self._decide_hook())
         self._box: SecretBox | None = None
+        self._live: dict[str, LiveConnection] = {}
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -64,10 +68,20 @@ class Engine:
         """Open the configuration and its mirror; closes the mirror on exit."""
         loaded = config if isinstance(config, Config) else load_config(config)
         store = Store(loaded.store_path)
+        engine = None
         try:
-            yield cls(loaded, store)
+            engine = cls(loaded, store)
+            yield engine
         finally:
+            if engine is not None:
+                await engine.aclose()
             store.close()
+
+    async def aclose(self) -> None:
+        """Close every connection's HTTP client (``Engine.open`` does it on exit)."""
+        live, self._live = self._live, {}
+        for connection in live.values():
+            await connection.close()
 
     def _decide_hook(self) -> DecideHook | None:
         hook = plugins.pm.hook.decide_field
@@ -192,11 +206,14 @@ class Engine:
                 await push_connection(self.store, live, self.policies, report)
         except SalyncError as exc:
             report.problems.append(Problem(name, "", str(exc), fatal=isinstance(exc, Fatal)))
+        except Exception as exc:  # a bug: report it plainly, keep the traceback in the log
+            logger.exception("%s: %s run failed", name, kind)
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            report.problems.append(Problem(name, "", message, fatal=True))
         finally:
             report.seconds = time.monotonic() - started
             if live is not None:
                 report.requests += await self._flush_usage(live)
-                await live.close()
             error = "; ".join(str(p) for p in report.problems) or None
             await self.store.run(self._finish, run_id, report, error)
         return report
@@ -217,6 +234,13 @@ class Engine:
         return sum(day["requests"] for day in rows.values())
 
     async def _connect(self, name: str) -> LiveConnection:
+        """The connection's platform and HTTP client, opened once per engine so the client's
+        pacing remembers the requests of earlier runs (a fetch then a push, sync after sync)."""
+        if name not in self._live:
+            self._live[name] = await self._open_connection(name)
+        return self._live[name]
+
+    async def _open_connection(self, name: str) -> LiveConnection:
         config = self.config.connection(name)
         stored = await self.store.run(self._stored_secrets, name)
         used = await self.store.run(requests_on, self.store.conn, name, today())

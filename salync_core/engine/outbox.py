@@ -25,6 +25,7 @@ from salync_core.conflicts.policies import MISSING
 from salync_core.conflicts.policy_set import PolicySet
 from salync_core.platform import Outbound, PushResult
 from salync_core.store import Store, Transaction
+from salync_core.store.database import to_json
 from salync_core.store.operations import add_dead_letters
 
 DELETED_MARK = "__deleted__"
@@ -147,7 +148,7 @@ def _plan_one(
     conn.execute(
         "INSERT INTO outbox (connection, entity, key, op, fields, idempotency_key, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-        (connection, entity, key, op, orjson.dumps(send), idempotency, txn.now),
+        (connection, entity, key, op, to_json(send), idempotency, txn.now),
     )
     return 1
 
@@ -223,7 +224,7 @@ def _acknowledge(txn: Transaction, connection: str, row: Due, result: PushResult
             item.entity,
             item.key,
             result.external_id or item.external_id,
-            orjson.dumps(base),
+            to_json(base),
             txn.now,
         ),
     )

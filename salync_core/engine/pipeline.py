@@ -10,6 +10,7 @@ nothing logged twice.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import anyio
@@ -26,6 +27,8 @@ from salync_core.platform import Page, Record, Stream
 from salync_core.store import Store, Transaction
 from salync_core.store.mirror import ApplyStats, apply_deletions, apply_records
 from salync_core.store.operations import add_dead_letters, add_usage, set_cursor
+
+logger = logging.getLogger("salync.engine")
 
 
 class Progress(Protocol):
@@ -148,7 +151,17 @@ async def sync_stream(
                     break
                 usage = usage_rows(work.live)
                 report.requests += sum(day["requests"] for day in usage.values())
-                stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
+                try:
+                    stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
+                except Exception as exc:  # a bug or a broken store: stop this stream, say so
+                    logger.exception(
+                        "%s/%s: applying a page failed", work.live.name, work.stream.name
+                    )
+                    message = f"internal error applying a page: {type(exc).__name__}: {exc}"
+                    report.problems.append(
+                        Problem(work.live.name, work.stream.name, message, item.page.ref, True)
+                    )
+                    break
                 last_cursor, full = item.page.cursor, item.page.full
                 stream_report.pages += 1
                 stream_report.applied.add(stats)

@@ -16,7 +16,7 @@ import orjson
 from salync_core.converters import format_datetime
 from salync_core.http.auth import OAuthTokens
 from salync_core.secrets import Secret, SecretBox
-from salync_core.store.database import Store, Transaction
+from salync_core.store.database import Store, Transaction, to_json
 
 
 def stored_names(conn: sqlite3.Connection, connection: str) -> list[str]:
@@ -48,7 +48,7 @@ def _write(
         "INSERT INTO connections (name, plugin, secrets, secret_names, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET plugin = excluded.plugin,"
         " secrets = excluded.secrets, secret_names = excluded.secret_names",
-        (connection, plugin, box.encrypt(plain), orjson.dumps(sorted(values)), txn.now),
+        (connection, plugin, box.encrypt(plain), to_json(sorted(values)), txn.now),
     )
 
 

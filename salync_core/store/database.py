@@ -11,12 +11,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import orjson
 from sqlite_utils import Database
 
 from salync_core.errors import StoreError
 from salync_core.store.migrations import core
 
 T = TypeVar("T")
+
+
+def to_json(value: Any) -> str:
+    """JSON text for a TEXT column: orjson writes bytes, which SQLite would keep as a BLOB that
+    its JSON functions and LIKE do not read."""
+    return orjson.dumps(value).decode()
 
 
 def utc_now() -> str:

@@ -12,16 +12,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from attrs import define
+from attrs import define, evolve
 
 from salync_core.conflicts.policies import Current
 from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import parse_datetime
 from salync_core.errors import PolicyError
+from salync_core.models import LOCALIZED_FIELDS, identity
 from salync_core.platform import Record
-from salync_core.store.database import Transaction
+from salync_core.store.database import Transaction, to_json
 
-dumps = orjson.dumps
+dumps = to_json
 loads = orjson.loads
 
 
@@ -138,7 +139,8 @@ def apply_records(
     by_entity: dict[str, list[Record]] = {}
     for record in records:
         by_entity.setdefault(record.entity, []).append(record)
-    for entity, group in by_entity.items():
+    for entity, records_of_entity in by_entity.items():
+        group = _reidentify(txn, origin, entity, records_of_entity, resolver, stats)
         keys = [r.key for r in group]
         current = load_records(txn.conn, entity, keys)
         bases = load_bases(txn.conn, origin, entity, keys) if track_base else {}
@@ -156,6 +158,50 @@ def apply_records(
             )
     writes.flush(txn.conn)
     return stats
+
+
+_KNOWN_IDS_SQL = (
+    "SELECT external_id, key FROM id_map WHERE connection = ? AND entity = ?"
+    " AND external_id IN (SELECT value FROM json_each(?))"
+)
+
+
+def _reidentify(
+    txn: Transaction,
+    origin: str,
+    entity: str,
+    group: list[Record],
+    resolver: Resolver,
+    stats: ApplyStats,
+) -> list[Record]:
+    """Records whose platform id this connection already maps to another key.
+
+    For entities known by the platform's own id (``identity == "external"``) the known key
+    wins: an adjustment the host app created as ``L-1`` and pushed stays ``L-1`` when the
+    platform lists it under its id. For entities known by their reference, the platform renamed
+    the item (a new SKU): the old key is tombstoned and unmapped, the new one arrives as new.
+    """
+    ids = [r.external_id for r in group if r.external_id is not None]
+    if not ids:
+        return group
+    known = dict(txn.conn.execute(_KNOWN_IDS_SQL, (origin, entity, dumps(ids))).fetchall())
+    moved = {
+        r.external_id: known[r.external_id]
+        for r in group
+        if known.get(r.external_id, r.key) != r.key
+    }
+    if not moved:
+        return group
+    if identity(entity) == "external":
+        return [evolve(r, key=moved[r.external_id]) if r.external_id in moved else r for r in group]
+    old_keys = list(moved.values())
+    txn.conn.executemany(
+        "DELETE FROM id_map WHERE connection = ? AND entity = ? AND key = ?",
+        [(origin, entity, key) for key in old_keys],
+    )
+    accepts = resolver.policies.accepts_delete(entity, origin)
+    stats.deleted += apply_deletions(txn, origin, entity, old_keys, accepts)
+    return group
 
 
 def _apply_one(
@@ -218,11 +264,25 @@ def _apply_one(
                 record.entity,
                 record.key,
                 record.external_id,
-                dumps(record.fields),
+                dumps(_held(record, base)),
                 int(diverged),
                 txn.now,
             )
         )
+
+
+def _held(record: Record, base: dict[str, Any] | None) -> dict[str, Any]:
+    """What the connection holds now: its record, with the locales of localized fields it did
+    not send kept from before (it still holds what we pushed to it in other languages)."""
+    if not base:
+        return record.fields
+    held = None
+    for name in LOCALIZED_FIELDS.get(record.entity, frozenset()).intersection(record.fields):
+        before, now = base.get(name), record.fields[name]
+        if type(before) is dict and type(now) is dict and before.keys() - now.keys():
+            held = held if held is not None else dict(record.fields)
+            held[name] = {**before, **now}
+    return record.fields if held is None else held
 
 
 def _epoch(source_ts: str | None) -> float | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from salync_core.store.database import Transaction, utc_now
+from salync_core.store.database import Transaction, to_json, utc_now
 
 
 def get_cursor(conn: sqlite3.Connection, connection: str, stream: str) -> Any:
@@ -24,7 +24,7 @@ def set_cursor(txn: Transaction, connection: str, stream: str, cursor: Any) -> N
         "INSERT INTO cursors (connection, stream, cursor, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (connection, stream) DO UPDATE SET cursor = excluded.cursor,"
         " updated_at = excluded.updated_at",
-        (connection, stream, orjson.dumps(cursor), txn.now),
+        (connection, stream, to_json(cursor), txn.now),
     )
 
 
@@ -74,7 +74,7 @@ def finish_run(
 ) -> None:
     conn.execute(
         "UPDATE runs SET finished_at = ?, status = ?, stats = ?, error = ? WHERE id = ?",
-        (utc_now(), status, orjson.dumps(stats), error, run_id),
+        (utc_now(), status, to_json(stats), error, run_id),
     )
 
 

@@ -305,8 +305,9 @@ async def test_a_spent_quota_pauses_at_a_committed_page_and_resumes_the_next_day
             assert products["pass_start"] is not None  # the pass goes on from here
             assert products["next"] is not None
 
-            await admin(emulator, "clock", {"advance_seconds": 86_400})
-            await admin(emulator, "config", {"daily_limit": None})  # back to Growth's 500
+        await admin(emulator, "clock", {"advance_seconds": 86_400})
+        await admin(emulator, "config", {"daily_limit": None})  # back to Growth's 500
+        async with Engine.open(config) as engine:  # the next day's run
             (next_day,) = await engine.sync()
 
             assert next_day.status == "ok", next_day.problems
@@ -329,7 +330,10 @@ async def test_a_revoked_key_is_one_clear_error_naming_the_connection(
     url = emulator.base_url
     config = write_config(
         tmp_path,
-        {"inv": connection(url, plan="pro"), "backup": connection(url, api_key=SECOND_KEY)},
+        {
+            "inv": connection(url, plan="pro"),
+            "backup": connection(url, api_key=SECOND_KEY, plan="pro"),
+        },
     )
     async with Engine.open(config) as engine:
         await engine.sync()
@@ -453,6 +457,27 @@ async def test_a_local_stock_adjustment_applies_once_even_when_its_answer_is_los
         assert engine.store.conn.execute(outbox).fetchone() == ("acked", 2)
         assert all(r.ok for r in await engine.sync())  # reading it back breaks nothing
         assert emulator.applied_writes["POST /v1/stock/adjustments"] == 1
+        mine = "SELECT count(*) FROM records WHERE entity = 'stock_adjustment' AND fields LIKE ?"
+        assert one(engine, mine, '%"till 3"%') == 1, "read back as the same record, not a copy"
+        assert engine.get("stock_adjustment", "till-3-sale-17").reference == "till 3"
+
+
+async def test_a_sku_renamed_in_salync_is_a_new_reference_and_the_old_one_a_tombstone(
+    emulator: SalyncEmulator, config: Callable[..., Path]
+) -> None:
+    (lamp,) = stocked(emulator)
+    old_sku = lamp.sku
+    async with Engine.open(config()) as engine:
+        await engine.sync()
+        await call(emulator, "PATCH", f"/products/{lamp.id}", {"sku": "LAMP-RENAMED"})
+
+        reports = await engine.sync()
+
+        assert all(r.ok for r in reports), [r.problems for r in reports]
+        assert engine.get("product", old_sku) is None
+        assert engine.get("product", "LAMP-RENAMED") is not None
+        tombstone = "SELECT origin FROM tombstones WHERE entity = 'product' AND key = ?"
+        assert one(engine, tombstone, old_sku) == "inv"
 
 
 @pytest.mark.parametrize(("delta", "direction"), [(5, "increase"), (-3, "decrease")])
