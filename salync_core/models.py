@@ -24,10 +24,11 @@ from attrs import Factory, frozen, resolve_types
 Localized = dict[str, str]
 
 
-def localized_text() -> Any:
-    """A ``{locale: text}`` field. The resolver merges such fields locale by locale: a platform
-    that holds one language changes only that language, never erases the others."""
-    return attrs.field(factory=dict, metadata={"localized": True})
+def keyed_map() -> Any:
+    """A map that systems fill key by key: ``{locale: text}`` text, or the ``attributes`` each
+    catalog defines for itself. The resolver merges it key by key, so a platform that holds one
+    language (or its own attributes) changes only those keys and never erases the others."""
+    return attrs.field(factory=dict, metadata={"keyed": True})
 
 
 ProductStatus = Literal["active", "inactive", "draft", "review"]
@@ -42,8 +43,8 @@ class Product:
     """How a record is known across systems: by its reference (a SKU: a platform that changes
     it renamed the item), or by the ``"external"`` id the platform gave it."""
     ref: str
-    title: Localized = localized_text()
-    description: Localized = localized_text()
+    title: Localized = keyed_map()
+    description: Localized = keyed_map()
     status: ProductStatus | None = None
     category_refs: list[str] = Factory(list)
     barcode: str | None = None
@@ -54,7 +55,7 @@ class Product:
     low_stock_threshold: int | None = None
     created_at: datetime | None = None
     modified_at: datetime | None = None
-    attributes: dict[str, Any] = Factory(dict)
+    attributes: dict[str, Any] = keyed_map()
 
 
 @frozen(kw_only=True)
@@ -64,7 +65,7 @@ class Variant:
     entity: ClassVar[str] = "variant"
     ref: str
     product_ref: str | None = None
-    title: Localized = localized_text()
+    title: Localized = keyed_map()
     status: ProductStatus | None = None
     options: dict[str, str] = Factory(dict)
     barcode: str | None = None
@@ -72,7 +73,7 @@ class Variant:
     sell_price: Decimal | None = None
     created_at: datetime | None = None
     modified_at: datetime | None = None
-    attributes: dict[str, Any] = Factory(dict)
+    attributes: dict[str, Any] = keyed_map()
 
 
 @frozen(kw_only=True)
@@ -81,13 +82,13 @@ class Category:
 
     entity: ClassVar[str] = "category"
     ref: str
-    title: Localized = localized_text()
-    description: Localized = localized_text()
+    title: Localized = keyed_map()
+    description: Localized = keyed_map()
     parent_ref: str | None = None
     status: ProductStatus | None = None
     created_at: datetime | None = None
     modified_at: datetime | None = None
-    attributes: dict[str, Any] = Factory(dict)
+    attributes: dict[str, Any] = keyed_map()
 
 
 @frozen(kw_only=True)
@@ -221,11 +222,11 @@ ENTITY_TYPES: dict[str, type[Any]] = {
 for _cls in (*ENTITY_TYPES.values(), PurchaseOrderLine):
     resolve_types(_cls)  # field types are strings under postponed annotations; make them real
 
-LOCALIZED_FIELDS: dict[str, frozenset[str]] = {
-    name: frozenset(a.name for a in attrs.fields(cls) if a.metadata.get("localized"))
+KEYED_FIELDS: dict[str, frozenset[str]] = {
+    name: frozenset(a.name for a in attrs.fields(cls) if a.metadata.get("keyed"))
     for name, cls in ENTITY_TYPES.items()
 }
-"""The localized text fields of every entity."""
+"""The fields of every entity that are merged key by key (see :func:`keyed_map`)."""
 
 
 def identity(entity: str) -> str:

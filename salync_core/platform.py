@@ -221,6 +221,12 @@ class Platform(abc.ABC):
         """Canonical fields of ``entity`` this platform accepts on push (none by default)."""
         return frozenset()
 
+    def holds(self, ctx: ConnectionContext, entity: str, field: str, key: str) -> bool:
+        """Whether the platform keeps ``key`` of the keyed map ``field`` (a locale of localized
+        text, an attribute): the engine pushes a map only when a key it holds differs.
+        Everything, by default; a one-language platform holds only its locale."""
+        return True
+
     def map_outbound(self, ctx: ConnectionContext, item: Outbound) -> JSON:
         """Map one outbound record to the platform's payload."""
         raise NotImplementedError(f"{self.name} does not accept pushes")

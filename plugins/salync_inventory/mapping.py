@@ -44,12 +44,12 @@ def _localized(value: Any, locale: str) -> Any:
 
 
 PRODUCT_ATTRIBUTES = {
-    "salync_id": "id",
-    "supplier_reference": "supplier_reference",
-    "has_variants": "has_variants",
-    "options": "options",
+    "salync_supplier_reference": "supplier_reference",
+    "salync_has_variants": "has_variants",
+    "salync_options": "options",
 }
-"""Product fields no canonical field holds: attribute name -> Salync field."""
+"""Product fields no canonical field holds: attribute name -> Salync field. Attributes are
+merged key by key across systems, so Salync's carry its prefix (its ids live in the id map)."""
 
 
 def product(raw: Any, locale: str) -> Iterator[Record | Reject]:

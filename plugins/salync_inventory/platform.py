@@ -99,6 +99,10 @@ class SalyncPlatform(Platform):
     def writable_fields(self, entity: str) -> frozenset[str]:
         return outbound.WRITABLE.get(entity, frozenset())
 
+    def holds(self, ctx: ConnectionContext, entity: str, field: str, key: str) -> bool:
+        """Salync text is single-language (the connection's locale); it keeps no attributes."""
+        return field != "attributes" and key == ctx.locale
+
     def map_outbound(self, ctx: ConnectionContext, item: Outbound) -> Any:
         return outbound.body(item, ctx.locale)
 

@@ -185,6 +185,10 @@ class SalesLayerPlatform(Platform):
     def writable_fields(self, entity: str) -> frozenset[str]:
         return mapping.WRITABLE.get(entity, frozenset())
 
+    def holds(self, ctx: ConnectionContext, entity: str, field: str, key: str) -> bool:
+        """Every locale; of attributes, only the catalog's own fields (``prod_*`` and so on)."""
+        return field != "attributes" or key.startswith(mapping.PREFIX[entity])
+
     def map_outbound(self, ctx: ConnectionContext, item: Outbound) -> Any:
         if item.op == "delete":
             return None

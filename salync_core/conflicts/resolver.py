@@ -16,7 +16,7 @@ from attrs import Factory, define
 
 from salync_core.conflicts.policies import MISSING, Current, FieldDecision, Policy
 from salync_core.conflicts.policy_set import PolicySet
-from salync_core.models import LOCALIZED_FIELDS
+from salync_core.models import KEYED_FIELDS
 
 Clock = list[Any]
 """``[origin, source_ts, seq, rule]`` as stored in ``records.clocks``."""
@@ -69,16 +69,16 @@ class Resolver:
         """
         outcome = Outcome()
         policy_of = self._entity_policies(entity)
-        localized = LOCALIZED_FIELDS.get(entity, frozenset())
+        keyed = KEYED_FIELDS.get(entity, frozenset())
         for name, value in incoming.items():
             seen = MISSING if base is None else base.get(name, MISSING)
             if seen is not MISSING and seen == value:
                 continue  # not changed by origin since it last saw it: never a candidate
             have = MISSING if fields is None else fields.get(name, MISSING)
-            if name in localized and type(value) is dict:
-                value = _merge_locales(value, seen, have)
+            if name in keyed and type(value) is dict:
+                value = _merge_keys(value, seen, have)
                 if value is None:
-                    continue  # no locale changed since origin last saw it
+                    continue  # no key changed since origin last saw it
             if have is not MISSING and have == value:
                 continue  # already the mirror's value
             current = None if have is MISSING else _current(have, clocks, name)
@@ -123,12 +123,12 @@ class Resolver:
         return policy
 
 
-def _merge_locales(value: dict[str, str], seen: Any, have: Any) -> dict[str, str] | None:
-    """The mirror's text with the locales ``origin`` changed since it last saw them; ``None``
-    when it changed none. Locales it does not send are left alone, so a one-language platform
-    never erases the others."""
+def _merge_keys(value: dict[str, Any], seen: Any, have: Any) -> dict[str, Any] | None:
+    """The mirror's map with the keys ``origin`` changed since it last saw them; ``None`` when
+    it changed none. Keys it does not send are left alone, so a one-language platform never
+    erases the other languages, nor one catalog the attributes of another."""
     old = seen if type(seen) is dict else {}
-    changed = {locale: text for locale, text in value.items() if old.get(locale) != text}
+    changed = {key: item for key, item in value.items() if old.get(key, MISSING) != item}
     if not changed:
         return None
     current = have if type(have) is dict else {}

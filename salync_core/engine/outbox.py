@@ -15,7 +15,7 @@ import hashlib
 import random
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from attrs import frozen
 
 from salync_core.conflicts.policies import MISSING
 from salync_core.conflicts.policy_set import PolicySet
+from salync_core.models import KEYED_FIELDS
 from salync_core.platform import Outbound, PushResult
 from salync_core.store import Store, Transaction
 from salync_core.store.database import to_json
@@ -65,42 +66,50 @@ def _targets(
     return list(dict.fromkeys([*changed, *diverged]))
 
 
-def outbound_fields(
-    entity: str,
-    fields: dict[str, Any],
-    base: dict[str, Any],
-    writable: frozenset[str],
-    policies: PolicySet,
-    connection: str,
-) -> dict[str, Any]:
-    """The fields the connection lacks, may receive and can write."""
-    return {
-        name: value
-        for name, value in fields.items()
-        if name in writable
-        and base.get(name, MISSING) != value
-        and policies.for_field(entity, name).receives(connection)
-    }
+@frozen
+class Receiver:
+    """What one connection can be sent: the fields it writes, the keys of keyed maps (locales,
+    attributes) it holds, and the policies that say whether it receives a field at all."""
+
+    connection: str
+    writable: dict[str, frozenset[str]]
+    holds: Callable[[str, str, str], bool]
+    policies: PolicySet
+
+    def lacks(self, entity: str, fields: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+        """The mirror's fields the connection lacks, may receive and can write."""
+        writable = self.writable.get(entity, frozenset())
+        keyed = KEYED_FIELDS.get(entity, frozenset())
+        return {
+            name: value
+            for name, value in fields.items()
+            if name in writable
+            and self._differs(entity, name, value, base.get(name, MISSING), name in keyed)
+            and self.policies.for_field(entity, name).receives(self.connection)
+        }
+
+    def _differs(self, entity: str, name: str, value: Any, held: Any, keyed: bool) -> bool:
+        if not keyed or type(value) is not dict:
+            return bool(held != value)
+        held_map = held if type(held) is dict else {}
+        return any(
+            held_map.get(key, MISSING) != item
+            for key, item in value.items()
+            if self.holds(entity, name, key)
+        )
 
 
-def plan(
-    store: Store,
-    connection: str,
-    entities: Sequence[str],
-    writable: dict[str, frozenset[str]],
-    policies: PolicySet,
-) -> int:
-    """Queue what ``connection`` must be sent; returns how many outbox rows were written."""
+def plan(store: Store, receiver: Receiver, entities: Sequence[str]) -> int:
+    """Queue what the receiver must be sent; returns how many outbox rows were written."""
     if not entities:
         return 0
+    connection = receiver.connection
     with store.write() as txn:
         conn = txn.conn
         since = push_position(conn, connection)
         planned = 0
         for entity, key in _targets(conn, connection, since, entities):
-            planned += _plan_one(
-                txn, connection, entity, key, writable.get(entity, frozenset()), policies
-            )
+            planned += _plan_one(txn, receiver, entity, key)
         conn.execute(
             "INSERT INTO push_cursors (connection, seq) VALUES (?, ?)"
             " ON CONFLICT (connection) DO UPDATE SET seq = excluded.seq",
@@ -112,15 +121,8 @@ def plan(
         return planned
 
 
-def _plan_one(
-    txn: Transaction,
-    connection: str,
-    entity: str,
-    key: str,
-    writable: frozenset[str],
-    policies: PolicySet,
-) -> int:
-    conn = txn.conn
+def _plan_one(txn: Transaction, receiver: Receiver, entity: str, key: str) -> int:
+    conn, connection = txn.conn, receiver.connection
     row = conn.execute(
         "SELECT fields, deleted, seq FROM records WHERE entity = ? AND key = ?", (entity, key)
     ).fetchone()
@@ -137,7 +139,7 @@ def _plan_one(
             return 0
         op, send = "delete", {}
     else:
-        op, send = "upsert", outbound_fields(entity, fields, base, writable, policies, connection)
+        op, send = "upsert", receiver.lacks(entity, fields, base)
         if not send:
             return 0
     idempotency = hashlib.sha256(f"{connection}\0{entity}\0{key}\0{seq}".encode()).hexdigest()[:32]

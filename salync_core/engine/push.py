@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import anyio
@@ -35,7 +36,10 @@ async def push_connection(
             )
         )
         return
-    await store.run(outbox.plan, store, live.name, entities, writable, policies)
+    receiver = outbox.Receiver(
+        live.name, writable, functools.partial(live.platform.holds, live.ctx), policies
+    )
+    await store.run(outbox.plan, store, receiver, entities)
     while not report.paused_until:
         rows = await store.run(outbox.due, store, live.name)
         if rows:

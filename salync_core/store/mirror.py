@@ -18,7 +18,7 @@ from salync_core.conflicts.policies import Current
 from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import parse_datetime
 from salync_core.errors import PolicyError
-from salync_core.models import LOCALIZED_FIELDS, identity
+from salync_core.models import KEYED_FIELDS, identity
 from salync_core.platform import Record
 from salync_core.store.database import Transaction, to_json
 
@@ -272,12 +272,12 @@ def _apply_one(
 
 
 def _held(record: Record, base: dict[str, Any] | None) -> dict[str, Any]:
-    """What the connection holds now: its record, with the locales of localized fields it did
-    not send kept from before (it still holds what we pushed to it in other languages)."""
+    """What the connection holds now: its record, with the keys of keyed maps it did not send
+    kept from before (it still holds what we pushed to it in other languages)."""
     if not base:
         return record.fields
     held = None
-    for name in LOCALIZED_FIELDS.get(record.entity, frozenset()).intersection(record.fields):
+    for name in KEYED_FIELDS.get(record.entity, frozenset()).intersection(record.fields):
         before, now = base.get(name), record.fields[name]
         if type(before) is dict and type(now) is dict and before.keys() - now.keys():
             held = held if held is not None else dict(record.fields)

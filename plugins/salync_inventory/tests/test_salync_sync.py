@@ -147,7 +147,9 @@ async def test_a_full_sync_mirrors_every_stream(
         assert product.title == {"en": shirt.name}
         assert product.sell_price == shirt.sell_price
         assert product.supplier_ref == shirt.supplier_id
-        assert product.attributes["salync_id"] == shirt.id
+        assert product.attributes["salync_has_variants"] is True
+        external = "SELECT external_id FROM id_map WHERE entity = 'product' AND key = ?"
+        assert one(engine, external, shirt.sku) == shirt.id
         variant = ws.variants[shirt.variant_ids[0]]
         mirrored = engine.get("variant", variant.sku)
         assert (mirrored.product_ref, mirrored.options) == (shirt.sku, variant.option_values)
