@@ -8,73 +8,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from attrs import define
 from salync_inventory.emulator import SalyncEmulator
 from salync_saleslayer.emulator import SalesLayerEmulator
-from support import SL_KEY, sl_write
+from support import INV_KEY, POLICIES, SL_KEY, Systems, connections, sl_write
 
 from salync_core import Engine
 from salync_core.errors import PolicyError
 from salync_core.testing.config import write_config
 
 pytestmark = pytest.mark.anyio
-
-INV_KEY = "sk_test_two_way_0001"
-POLICIES: dict[str, Any] = {
-    "default": "last_writer_wins",
-    "product": {
-        "title": {"owner": "pim"},
-        "description": {"owner": "pim"},
-        "category_refs": {"owner": "pim"},
-        "status": {"owner": "pim"},
-        "cost_price": {"owner": "inventory"},
-    },
-    "stock_level": {"default": {"owner": "inventory"}},
-}
-
-
-@define
-class Systems:
-    pim: SalesLayerEmulator
-    inventory: SalyncEmulator
-    config: Path
-
-    def salync_product(self, sku: str) -> Any:
-        ws = self.inventory.workspace
-        return ws.products[ws.sku_index[sku]]
-
-    async def salync(self, method: str, path: str, body: Any = None) -> Any:
-        """Change Salync through its API, as a warehouse person would."""
-        headers = {"Authorization": f"Bearer {INV_KEY}"}
-        async with (
-            aiohttp.ClientSession(headers=headers) as http,
-            http.request(method, self.inventory.base_url + path, json=body) as response,
-        ):
-            assert response.status < 300, await response.text()
-            return await response.json()
-
-
-def connections(pim: SalesLayerEmulator, inventory: SalyncEmulator) -> dict[str, Any]:
-    return {
-        "pim": {
-            "plugin": "saleslayer",
-            "base_url": pim.base_url,
-            "api_key": SL_KEY,
-            "push": ["product"],
-            "rate_limits": "none",
-        },
-        "inventory": {
-            "plugin": "salync",
-            "base_url": inventory.base_url,
-            "api_key": INV_KEY,
-            "plan": "pro",
-            "rate_limits": "none",
-            "streams": ["products", "stock"],
-            "push": ["product", "stock_level", "stock_adjustment"],
-        },
-    }
 
 
 @pytest.fixture
