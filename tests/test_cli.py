@@ -149,6 +149,12 @@ def test_secrets_are_stored_encrypted_and_listed_by_name(tmp_path: Path, emulato
 def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = salync("demo", "--dir", str(tmp_path), "--products", "60", "--no-progress")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "full sync" in result.stdout
-    assert "reconcile" in result.stdout
+    for phase in ("first", "settle", "workday"):
+        assert phase in result.stdout
+    assert "owner:inventory" in result.stdout  # the explained product's cost came from Salync
+    assert "problem" not in result.stdout
     assert (tmp_path / "salync.db").exists()
+    status = json.loads(
+        salync("status", "--config", str(tmp_path / "salync.toml"), "--json").stdout
+    )
+    assert status["connections"]["inventory"]["outbox"] == {"pending": 0, "dead": 0}

@@ -18,8 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from salync_core.errors import ConfigError, PluginError, PolicyError, SalyncError, StoreError
 from salync_core.secrets import redactor
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output (logs, CI, `| less`) gets 120 columns rather than rich's 80, so tables keep
+# their headers; a terminal keeps its own width.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 
 P = ParamSpec("P")
 T = TypeVar("T")

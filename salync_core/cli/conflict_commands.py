@@ -126,9 +126,22 @@ def explain(config_path: str, entity: str, key: str, as_json: bool) -> None:
     data = run(go)
     if as_json:
         _json(data)
-        return
+    else:
+        print_explanation(data)
+
+
+def print_explanation(data: dict[str, Any], *, compact: bool = False) -> None:
+    """``explain`` as a table: each field's value, origin, the rule that decided, who holds it
+    (``compact``: value, origin and rule only)."""
     state = "deleted" if data["deleted"] else "live"
-    console.print(f"{entity} {key!r} ({state}, last change seq {data['seq']})")
+    console.print(f"{data['entity']} {data['key']!r} ({state}, last change seq {data['seq']})")
+    if compact:
+        table = Table("field", "value", "set by", "decided by")
+        for f in data["fields"]:
+            value = orjson.dumps(f["value"]).decode()
+            table.add_row(f["field"], value[:48], f["origin"] or "-", f["decided_by"] or "-")
+        console.print(table)
+        return
     table = Table("field", "value", "origin", "source time", "decided by", "policy now", "held by")
     for f in data["fields"]:
         value = orjson.dumps(f["value"]).decode()

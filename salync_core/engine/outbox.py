@@ -27,10 +27,9 @@ from salync_core.models import KEYED_FIELDS
 from salync_core.platform import Outbound, PushResult
 from salync_core.store import Store, Transaction
 from salync_core.store.database import to_json
+from salync_core.store.mirror import DELETED_MARK
 from salync_core.store.operations import add_dead_letters
 
-DELETED_MARK = "__deleted__"
-"""Set in a base when the connection is known to have deleted the record."""
 MAX_ATTEMPTS = 8
 
 

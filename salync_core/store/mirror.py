@@ -25,6 +25,9 @@ from salync_core.store.database import Transaction, to_json
 dumps = to_json
 loads = orjson.loads
 
+DELETED_MARK = "__deleted__"
+"""A connection's whole base when it is known to have deleted the record."""
+
 
 @define
 class ApplyStats:
@@ -323,19 +326,25 @@ def current_value(existing: tuple[dict[str, Any], dict[str, Any], bool], field: 
 def apply_deletions(
     txn: Transaction, origin: str, entity: str, keys: Sequence[str], accepts: bool = True
 ) -> int:
-    """Tombstone ``keys`` of ``entity`` deleted by ``origin``; returns how many were live."""
+    """Tombstone ``keys`` of ``entity`` deleted by ``origin``; returns how many were live.
+
+    The origin's base of each becomes :data:`DELETED_MARK`: it has deleted them, so the push
+    planner never sends it their deletion back."""
     if not accepts:
         return 0
     live = [
         key
-        for chunk in _chunks(keys)
         for (key,) in txn.conn.execute(
-            f"SELECT key FROM records WHERE entity = ? AND deleted = 0 AND key IN"
-            f" ({','.join('?' * len(chunk))})",
-            (entity, *chunk),
+            "SELECT key FROM records WHERE entity = ? AND deleted = 0"
+            " AND key IN (SELECT value FROM json_each(?))",
+            (entity, dumps(list(keys))),
         )
     ]
     rows = [(txn.next_seq(), key) for key in live]
+    txn.conn.executemany(
+        "UPDATE id_map SET base = ? WHERE connection = ? AND entity = ? AND key = ?",
+        [(dumps({DELETED_MARK: True}), origin, entity, key) for key in live],
+    )
     txn.conn.executemany(
         "UPDATE records SET deleted = 1, seq = ? WHERE entity = ? AND key = ?",
         [(seq, entity, key) for seq, key in rows],
