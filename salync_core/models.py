@@ -24,6 +24,13 @@ from attrs import Factory, frozen, resolve_types
 Localized = dict[str, str]
 
 
+def timestamp() -> Any:
+    """When the source system created or last modified the record: bookkeeping. It is kept
+    current, but a change of nothing else is no change (a push moves the platform's own
+    modification time; reading it back must not look like news)."""
+    return attrs.field(default=None, metadata={"bookkeeping": True})
+
+
 def keyed_map() -> Any:
     """A map that systems fill key by key: ``{locale: text}`` text, or the ``attributes`` each
     catalog defines for itself. The resolver merges it key by key, so a platform that holds one
@@ -53,8 +60,8 @@ class Product:
     currency: str | None = None
     supplier_ref: str | None = None
     low_stock_threshold: int | None = None
-    created_at: datetime | None = None
-    modified_at: datetime | None = None
+    created_at: datetime | None = timestamp()
+    modified_at: datetime | None = timestamp()
     attributes: dict[str, Any] = keyed_map()
 
 
@@ -71,8 +78,8 @@ class Variant:
     barcode: str | None = None
     cost_price: Decimal | None = None
     sell_price: Decimal | None = None
-    created_at: datetime | None = None
-    modified_at: datetime | None = None
+    created_at: datetime | None = timestamp()
+    modified_at: datetime | None = timestamp()
     attributes: dict[str, Any] = keyed_map()
 
 
@@ -86,8 +93,8 @@ class Category:
     description: Localized = keyed_map()
     parent_ref: str | None = None
     status: ProductStatus | None = None
-    created_at: datetime | None = None
-    modified_at: datetime | None = None
+    created_at: datetime | None = timestamp()
+    modified_at: datetime | None = timestamp()
     attributes: dict[str, Any] = keyed_map()
 
 
@@ -101,7 +108,7 @@ class StockLevel:
     location: str = "default"
     on_hand: int = 0
     low_stock_threshold: int | None = None
-    modified_at: datetime | None = None
+    modified_at: datetime | None = timestamp()
 
 
 AdjustmentType = Literal["sale", "po_receipt", "manual", "write_off", "transfer"]
@@ -123,7 +130,7 @@ class StockAdjustment:
     date: date | None = None
     from_location: str | None = None
     to_location: str | None = None
-    created_at: datetime | None = None
+    created_at: datetime | None = timestamp()
 
 
 @frozen(kw_only=True)
@@ -145,8 +152,8 @@ class Supplier:
     mov: Decimal | None = None
     payment_terms: str | None = None
     currency: str = "GBP"
-    created_at: datetime | None = None
-    modified_at: datetime | None = None
+    created_at: datetime | None = timestamp()
+    modified_at: datetime | None = timestamp()
 
 
 @frozen(kw_only=True)
@@ -173,8 +180,8 @@ class PurchaseOrder:
     status: PurchaseOrderStatus = "draft"
     expected_delivery_date: date | None = None
     lines: list[PurchaseOrderLine] = Factory(list)
-    created_at: datetime | None = None
-    modified_at: datetime | None = None
+    created_at: datetime | None = timestamp()
+    modified_at: datetime | None = timestamp()
 
 
 @frozen(kw_only=True)
@@ -187,7 +194,7 @@ class Channel:
     type: str
     name: str
     connection_status: Literal["connected", "disconnected", "error"]
-    modified_at: datetime | None = None
+    modified_at: datetime | None = timestamp()
 
 
 @frozen(kw_only=True)
@@ -200,7 +207,7 @@ class Listing:
     sku: str
     state: str
     message: str | None = None
-    modified_at: datetime | None = None
+    modified_at: datetime | None = timestamp()
 
 
 ENTITY_TYPES: dict[str, type[Any]] = {
@@ -227,6 +234,12 @@ KEYED_FIELDS: dict[str, frozenset[str]] = {
     for name, cls in ENTITY_TYPES.items()
 }
 """The fields of every entity that are merged key by key (see :func:`keyed_map`)."""
+
+BOOKKEEPING_FIELDS: dict[str, frozenset[str]] = {
+    name: frozenset(a.name for a in attrs.fields(cls) if a.metadata.get("bookkeeping"))
+    for name, cls in ENTITY_TYPES.items()
+}
+"""The fields of every entity that change with anything else (see :func:`timestamp`)."""
 
 
 def identity(entity: str) -> str:

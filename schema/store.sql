@@ -146,6 +146,9 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending ON outbox (connection, next_attempt_at)
             WHERE status = 'pending';
 
+CREATE INDEX outbox_pending_record ON outbox (connection, entity, key)
+            WHERE status = 'pending';
+
 CREATE TABLE conflicts (
             id INTEGER PRIMARY KEY,
             entity TEXT NOT NULL,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from salync_saleslayer.emulator import SalesLayerEmulator
-from support import SL_KEY
+from support import SL_KEY, saleslayer_connection
 
 from salync_core.testing.config import write_config
 
@@ -19,17 +19,6 @@ async def saleslayer() -> AsyncIterator[SalesLayerEmulator]:
     emulator = SalesLayerEmulator(products=250, seed=1, api_key=SL_KEY, rate_limit=False)
     async with emulator.running():
         yield emulator
-
-
-def saleslayer_connection(emulator: SalesLayerEmulator, **options: Any) -> dict[str, Any]:
-    return {
-        "plugin": "saleslayer",
-        "base_url": emulator.base_url,
-        "api_key": SL_KEY,
-        "attributes": ["prod_brand"],
-        "variant_options": {"frmt_size": "size", "frmt_color": "color"},
-        **options,
-    }
 
 
 @pytest.fixture

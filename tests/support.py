@@ -89,3 +89,14 @@ def connections(pim: SalesLayerEmulator, inventory: SalyncEmulator) -> dict[str,
             "push": ["product", "stock_level", "stock_adjustment"],
         },
     }
+
+
+def saleslayer_connection(emulator: SalesLayerEmulator, **options: Any) -> dict[str, Any]:
+    return {
+        "plugin": "saleslayer",
+        "base_url": emulator.base_url,
+        "api_key": SL_KEY,
+        "attributes": ["prod_brand"],
+        "variant_options": {"frmt_size": "size", "frmt_color": "color"},
+        **options,
+    }

@@ -181,6 +181,8 @@ def m004_push_and_conflicts(db: Database) -> None:
         );
         CREATE INDEX outbox_pending ON outbox (connection, next_attempt_at)
             WHERE status = 'pending';
+        CREATE INDEX outbox_pending_record ON outbox (connection, entity, key)
+            WHERE status = 'pending';
 
         CREATE TABLE conflicts (
             id INTEGER PRIMARY KEY,

@@ -18,7 +18,7 @@ from salync_core.conflicts.policies import Current
 from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import parse_datetime
 from salync_core.errors import PolicyError
-from salync_core.models import KEYED_FIELDS, identity
+from salync_core.models import BOOKKEEPING_FIELDS, KEYED_FIELDS, identity
 from salync_core.platform import Record
 from salync_core.store.database import Transaction, to_json
 
@@ -229,15 +229,18 @@ def _apply_one(
         )
         raise PolicyError(f"{origin} may not change {record.entity} {record.key!r}: {rules}")
     stats.decisions += outcome.decisions
-    revive = deleted and (base is None or bool(outcome.changed))
-    if outcome.changed or revive:
+    news = outcome.changed
+    if existing is not None and news.keys() <= BOOKKEEPING_FIELDS[record.entity]:
+        news = {}  # only the source's own timestamps moved: nothing happened to the record
+    revive = deleted and (base is None or bool(news))
+    if news or revive:
         seq = txn.next_seq()
         merged = {**(fields or {}), **outcome.changed}
         merged_clocks = dict(clocks or {})
         for name, clock in outcome.clocks.items():
             clock[2] = seq
             merged_clocks[name] = clock
-        names = list(merged if revive else outcome.changed)
+        names = list(merged if revive else news)
         writes.records.append((record.entity, record.key, dumps(merged), dumps(merged_clocks), seq))
         writes.changes.append(
             (seq, record.entity, record.key, "upsert", dumps(names), origin, txn.now)

@@ -193,7 +193,8 @@ async def test_an_incremental_sync_reads_only_what_changed(
         changed = engine.store.conn.execute(
             "SELECT entity, count(*) FROM changes WHERE seq > ? GROUP BY entity", (before,)
         ).fetchall()
-        assert dict(changed) == {"product": 2, "stock_level": 1, "stock_adjustment": 1}
+        # The sale moved the sold product's updated_at too, but a timestamp alone is no change.
+        assert dict(changed) == {"product": 1, "stock_level": 1, "stock_adjustment": 1}
         assert engine.get("product", renamed.sku).title == {"en": "Renamed"}
         level = engine.get("stock_level", f"{sold.sku}@loc_main")
         assert level.on_hand == emulator.stock_on_hand(sold.sku)
