@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -158,3 +159,38 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
         salync("status", "--config", str(tmp_path / "salync.toml"), "--json").stdout
     )
     assert status["connections"]["inventory"]["outbox"] == {"pending": 0, "dead": 0}
+
+
+def test_explain_and_conflicts_from_the_command_line(tmp_path: Path, emulator_url: str) -> None:
+    config = write_config(
+        tmp_path,
+        {"pim": {"plugin": "saleslayer", "base_url": emulator_url, "api_key": SL_KEY}},
+        policies={"product": {"title": "manual"}},
+    )
+    assert salync("sync", "--config", str(config), "--no-progress").returncode == 0
+    db = tmp_path / "salync.db"
+    opened = sqlite3.connect(db)
+    with opened:  # a conflict as a sync would open it, written straight into the mirror
+        opened.execute(
+            "INSERT INTO conflicts (entity, key, field, candidates, created_at) VALUES"
+            " ('product', 'PRD-000001', 'title', ?, '2026-11-23T12:00:00Z')",
+            (json.dumps({"pim": {"en": "A"}, "local": {"en": "B"}}),),
+        )
+    opened.close()
+
+    explained = json.loads(
+        salync("explain", "product", "PRD-000001", "--config", str(config), "--json").stdout
+    )
+    listed = salync("conflicts", "list", "--config", str(config))
+    wrong = salync("conflicts", "resolve", "1", "--value", '"just text"', "--config", str(config))
+    resolved = salync("conflicts", "resolve", "1", "--take", "local", "--config", str(config))
+    table = salync("explain", "product", "PRD-000001", "--config", str(config))
+
+    assert {f["field"]: f["origin"] for f in explained["fields"]}["title"] == "pim"
+    assert explained["open_conflicts"] == [1]
+    assert "PRD-000001" in listed.stdout
+    assert wrong.returncode == 1
+    assert "expected a {locale: text} map" in wrong.stderr
+    assert resolved.returncode == 0, resolved.stderr
+    assert "resolved" in resolved.stdout
+    assert "manual:resolved" in table.stdout

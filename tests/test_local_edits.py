@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from salync_saleslayer.emulator import SalesLayerEmulator
 from support import saleslayer_connection, sl_write
 
-from salync_core import Engine
+from salync_core import Engine, hookimpl, plugins
+from salync_core.conflicts.policies import FieldDecision
 from salync_core.errors import ConflictError, DataError
 from salync_core.testing.config import write_config
 
@@ -130,3 +132,46 @@ async def test_manual_fields_open_conflicts_that_a_person_resolves(
         assert engine.conflicts() == []
         explained = {f["field"]: f for f in engine.explain("product", "PRD-000004")["fields"]}
         assert explained["title"]["decided_by"] == "manual:resolved"
+
+
+class PimKnowsStatusBest:
+    """A plugin that decides one field its platform knows better than any policy."""
+
+    @hookimpl
+    def decide_field(
+        self, entity: str, field: str, origin: str, platform: str, current: Any, incoming: Any
+    ) -> FieldDecision | None:
+        if entity == "product" and field == "status" and platform == "saleslayer":
+            return FieldDecision.ACCEPT
+        return None
+
+
+@pytest.fixture
+def pim_knows_status_best() -> Iterator[None]:
+    plugins.register_module(PimKnowsStatusBest(), "test-pim-knows-status")
+    try:
+        yield
+    finally:
+        plugins.unregister("test-pim-knows-status")
+
+
+@pytest.mark.usefixtures("pim_knows_status_best")
+async def test_a_plugin_hook_decides_a_field_before_the_policy(
+    tmp_path: Path, saleslayer: SalesLayerEmulator
+) -> None:
+    config = write_config(
+        tmp_path, {"pim": saleslayer_connection(saleslayer)}, policies={"default": "manual"}
+    )
+    async with Engine.open(config) as engine:
+        await engine.sync()
+        local = {"status": "draft", "description": {"en": "Host text"}}
+        await engine.upsert("product", "PRD-000005", local)
+        product = saleslayer.product_by_ref("PRD-000005")
+        assert product is not None
+        body = {"prod_stat": "I", "prod_description": {"en": "PIM text"}}
+        await sl_write(saleslayer.base_url, "PATCH", f"/Products({product['prod_id']})", body)
+
+        await engine.sync()
+
+        assert engine.get("product", "PRD-000005").status == "inactive", "the hook's call"
+        assert [c.field for c in engine.conflicts()] == ["description"], "manual for the rest"

@@ -136,3 +136,50 @@ async def test_a_wrong_api_key_is_one_clear_error_and_touches_nothing(
         assert "wrong" not in message
         assert engine.store.conn.execute("SELECT count(*) FROM records").fetchone() == (0,)
         assert engine.store.conn.execute("SELECT count(*) FROM cursors").fetchone() == (0,)
+
+
+async def test_records_without_their_reference_go_to_dead_letters_and_the_rest_applies(
+    saleslayer: SalesLayerEmulator, sl_config: Callable[..., Path]
+) -> None:
+    saleslayer.corrupt("Products", 7, "prod_ref", None)
+    saleslayer.corrupt("Products", 8, "prod_title", "not a map of cultures")
+    async with Engine.open(sl_config()) as engine:
+        (report,) = await engine.sync()
+
+        assert not report.ok
+        (problem,) = report.problems
+        assert problem.connection == "pim"
+        assert problem.stream == "products"
+        assert "2 item(s) rejected to dead letters" in str(problem)
+        assert "/rest/Catalog/Products" in problem.page
+        assert len(live_refs(engine, "product")) == 248
+        letters = engine.store.conn.execute(
+            "SELECT reason, raw FROM dead_letters ORDER BY id"
+        ).fetchall()
+        assert "without its reference prod_ref" in letters[0][0]
+        assert '"prod_id":7' in letters[0][1]
+        assert "prod_title: expected localized text" in letters[1][0]
+
+
+async def test_a_page_that_is_not_json_stops_the_stream_and_keeps_what_came_before(
+    saleslayer: SalesLayerEmulator, sl_config: Callable[..., Path]
+) -> None:
+    async with Engine.open(sl_config(retry_attempts=2)) as engine:
+        first = await engine.sync(streams=["products"])
+        assert first[0].ok
+        saleslayer.faults.update({"truncate": 5, "path": "/Products"})
+        await sl_write(saleslayer.base_url, "PATCH", "/Products(1)", {"prod_brand": "New"})
+
+        (report,) = await engine.sync(streams=["products"])
+
+        assert not report.ok
+        (problem,) = report.problems
+        assert problem.stream == "products"
+        assert "JSON" in problem.message
+        assert "/rest/Catalog/Products" in problem.page
+        raw = engine.store.conn.execute(
+            "SELECT raw FROM dead_letters WHERE stream = 'products'"
+        ).fetchone()[0]
+        assert raw.startswith('{"value":')
+        assert len(live_refs(engine, "product")) == 250, "what was mirrored stays"
+        assert engine.get("product", "PRD-000001").attributes["prod_brand"] != "New"

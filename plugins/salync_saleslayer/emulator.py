@@ -405,6 +405,13 @@ class SalesLayerEmulator(Emulator):
         """References of every product a full listing would return."""
         return set(self._tables[PRODUCTS.name].live_refs)
 
+    def corrupt(self, collection: str, record_id: int, field_name: str, value: Any) -> None:
+        """Store a value the API itself would refuse (a missing reference, a wrong type) in
+        ``collection`` (``"Products"``, ``"Variants"``, ``"Categories"``), to test how a client
+        treats bad data coming from the platform."""
+        self._tables[collection].records[record_id][field_name] = value
+        self._changed()
+
     def summary(self) -> dict[str, dict[str, int]]:
         """Live and deleted record counts per entity."""
         counts = {}

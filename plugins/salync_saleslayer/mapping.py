@@ -18,9 +18,10 @@ STATUS_OUT = {v: k for k, v in STATUS_IN.items()}
 DELETED = "X"
 
 
-def localized(value: Any) -> dict[str, str] | None:
-    """A ``{culture: text}`` map from what Sales Layer sends: a map, a list of
-    ``{culture, value}`` pairs (the ``$metadata`` shape), or ``None``."""
+def localized(item: Mapping[str, Any], field: str) -> dict[str, str] | None:
+    """A ``{culture: text}`` map from what Sales Layer sends in ``field``: a map, a list of
+    ``{culture, value}`` pairs (the ``$metadata`` shape), or nothing."""
+    value = item.get(field)
     if value is None:
         return None
     if type(value) is dict:
@@ -28,8 +29,13 @@ def localized(value: Any) -> dict[str, str] | None:
             {k: v for k, v in value.items() if v is not None} if None in value.values() else value
         )
     if isinstance(value, list):
-        return {str(p["culture"]): str(p["value"]) for p in value if p.get("value") is not None}
-    raise DataError(f"expected localized text, got {type(value).__name__}")
+        try:
+            return {str(p["culture"]): str(p["value"]) for p in value if p.get("value") is not None}
+        except (KeyError, TypeError, AttributeError):
+            pass
+    raise DataError(
+        f"{field}: expected localized text ({{culture: text}}), got {type(value).__name__}"
+    )
 
 
 def ref_list(value: Any) -> list[str]:
@@ -102,8 +108,8 @@ def product(item: Mapping[str, Any], option_fields: Mapping[str, str]) -> Iterat
     status, deleted = _status(item, "prod_stat")
     fields = _drop_none(
         {
-            "title": localized(item.get("prod_title")),
-            "description": localized(item.get("prod_description")),
+            "title": localized(item, "prod_title"),
+            "description": localized(item, "prod_description"),
             "status": status,
             "category_refs": ref_list(item.get("cat_ref")) if "cat_ref" in item else None,
             "created_at": item.get("prod_creation"),
@@ -144,8 +150,8 @@ def category(item: Mapping[str, Any]) -> Record:
     status, deleted = _status(item, "cat_stat")
     fields = _drop_none(
         {
-            "title": localized(item.get("cat_title")),
-            "description": localized(item.get("cat_description")),
+            "title": localized(item, "cat_title"),
+            "description": localized(item, "cat_description"),
             "parent_ref": item.get("cat_parent_ref"),
             "status": status,
             "created_at": item.get("cat_creation"),
