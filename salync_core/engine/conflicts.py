@@ -15,6 +15,7 @@ from salync_core.converters import codec
 from salync_core.errors import ConflictError, DataError
 from salync_core.store import Store
 from salync_core.store.database import to_json
+from salync_core.store.mirror import decode_clocks, encode_clocks
 
 RESOLVED_RULE = "manual:resolved"
 
@@ -96,13 +97,13 @@ def resolve(
             "SELECT fields, clocks FROM records WHERE entity = ? AND key = ?",
             (conflict.entity, conflict.key),
         ).fetchone()
-        fields, clocks = orjson.loads(row[0]), orjson.loads(row[1])
+        fields, clocks = orjson.loads(row[0]), decode_clocks(row[1])
         seq = txn.next_seq()
         fields[conflict.field] = chosen
         clocks[conflict.field] = [origin, datetime.now(UTC).timestamp(), seq, RESOLVED_RULE]
         txn.conn.execute(
             "UPDATE records SET fields = ?, clocks = ?, seq = ? WHERE entity = ? AND key = ?",
-            (to_json(fields), to_json(clocks), seq, conflict.entity, conflict.key),
+            (to_json(fields), encode_clocks(clocks), seq, conflict.entity, conflict.key),
         )
         txn.conn.execute(
             "INSERT INTO changes (seq, entity, key, op, fields, origin, at)"
@@ -133,7 +134,7 @@ def explain(conn: sqlite3.Connection, policies: PolicySet, entity: str, key: str
     ).fetchone()
     if row is None:
         raise DataError(f"no {entity} {key!r} in the mirror")
-    fields, clocks, deleted, seq = orjson.loads(row[0]), orjson.loads(row[1]), bool(row[2]), row[3]
+    fields, clocks, deleted, seq = orjson.loads(row[0]), decode_clocks(row[1]), bool(row[2]), row[3]
     bases = {
         connection: (external_id, orjson.loads(base))
         for connection, external_id, base in conn.execute(

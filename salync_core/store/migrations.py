@@ -25,8 +25,9 @@ def m001_mirror(db: Database) -> None:
         INSERT INTO meta (name, value) VALUES ('last_seq', 0);
 
         -- One row per canonical record. fields: JSON of canonical fields (the key excluded).
-        -- clocks: JSON {field: [origin, source_ts, seq, rule]}: who set each field, when the
-        -- source changed it (UNIX seconds), at which change and under which policy.
+        -- clocks: JSON [[origin, source_ts, seq, rule, [field, ...]], ...]: who set each field,
+        -- when the source changed it (UNIX seconds), at which change and under which policy
+        -- (fields sharing a clock share an entry).
         CREATE TABLE records (
             entity TEXT NOT NULL,
             key TEXT NOT NULL,
