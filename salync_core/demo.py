@@ -66,6 +66,7 @@ title = {{ owner = "pim" }}
 description = {{ owner = "pim" }}
 category_refs = {{ owner = "pim" }}
 status = {{ owner = "pim" }}
+created_at = {{ owner = "pim" }}
 cost_price = {{ owner = "inventory" }}
 
 [policies.stock_level]
