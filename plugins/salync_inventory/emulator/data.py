@@ -100,6 +100,33 @@ class Workspace:
             if not any(candidate in ids for ids in taken):
                 return candidate
 
+    def add_purchase_order(
+        self,
+        supplier: Supplier,
+        status: str,
+        lines: list[Any],
+        *,
+        created_ms: int,
+        updated_ms: int,
+        expected: str | None,
+        received_ms: int | None = None,
+    ) -> PurchaseOrder:
+        """Number and store a new purchase order in the supplier's currency."""
+        po = PurchaseOrder(
+            id=self.new_id("po"),
+            number=f"PO-{len(self.purchase_orders) + 1:04d}",
+            supplier_id=supplier.id,
+            status=status,
+            currency=supplier.currency,
+            line_items=lines,
+            created_ms=created_ms,
+            updated_ms=updated_ms,
+            expected_delivery_date=expected,
+            received_ms=received_ms,
+        )
+        self.purchase_orders[po.id] = po
+        return po
+
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         self.on_event(event_type, data)
 

@@ -56,18 +56,9 @@ def create_purchase_order(ws: Workspace, data: Any) -> tuple[PurchaseOrder, list
     lines = _line_items(ws, body)
     expected = body.day("expected_delivery_date")
     now = ws.now_ms()
-    po = PurchaseOrder(
-        id=ws.new_id("po"),
-        number=f"PO-{len(ws.purchase_orders) + 1:04d}",
-        supplier_id=supplier.id,
-        status=status,
-        currency=supplier.currency,
-        line_items=lines,
-        created_ms=now,
-        updated_ms=now,
-        expected_delivery_date=expected,
+    po = ws.add_purchase_order(
+        supplier, status, lines, created_ms=now, updated_ms=now, expected=expected
     )
-    ws.purchase_orders[po.id] = po
     ws.emit("purchase_order.created", {"object": po.as_json()})
     return po, warnings(supplier, po)
 

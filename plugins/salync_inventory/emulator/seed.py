@@ -212,19 +212,16 @@ def _purchase_order(
     ]
     updated = _between(rng, created, start)
     expected = datetime.fromtimestamp((created + 14 * DAY_MS) / 1000, UTC).date().isoformat()
-    po = PurchaseOrder(
-        id=ws.new_id("po"),
-        number=f"PO-{len(ws.purchase_orders) + 1:04d}",
-        supplier_id=supplier.id,
-        status=status,
-        currency=supplier.currency,
-        line_items=lines,
+    received = updated if status == "received" else None
+    po = ws.add_purchase_order(
+        supplier,
+        status,
+        lines,
         created_ms=created,
         updated_ms=updated,
-        expected_delivery_date=expected,
-        received_ms=updated if status == "received" else None,
+        expected=expected,
+        received_ms=received,
     )
-    ws.purchase_orders[po.id] = po
     if status == "received":
         _receipt_history(ws, po, updated)
 
