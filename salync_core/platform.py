@@ -145,6 +145,22 @@ class PushResult:
     message: str = ""
 
 
+@frozen
+class Option:
+    """One connection setting a platform accepts beyond the core's own keys.
+
+    The configuration loader refuses keys no platform declares (with a "did you mean" hint),
+    checks each value against ``types``, and resolves and encrypts ``secret`` options
+    (``"env:VAR"``, a literal, or ``salync secrets set``) like ``api_key``.
+    """
+
+    name: str
+    types: tuple[type, ...] = (str,)
+    secret: bool = False
+    required: bool = False
+    help: str = ""
+
+
 @frozen(kw_only=True)
 class ConnectionContext:
     """What the engine gives a platform for one configured connection."""
@@ -178,6 +194,8 @@ class Platform(abc.ABC):
     """The largest number of records one :meth:`push` call may carry."""
     secret_options: ClassVar[tuple[str, ...]] = ("api_key",)
     """Option names that hold secrets: encrypted at rest, never printed."""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """The connection settings this platform accepts beyond the core's (see :class:`Option`)."""
 
     def stream(self, name: str) -> Stream:
         """The stream called ``name``."""
