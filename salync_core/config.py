@@ -96,6 +96,8 @@ class Config:
     store_path: Path
     connections: dict[str, ConnectionConfig]
     mass_delete_threshold: float = 0.10
+    mass_delete_min: int = 10
+    """Reconcile refuses a deletion only above the threshold share AND above this many records."""
     policies: dict[str, Any] = Factory(dict)
     key_file: Path = Path("salync.key")
     """The Fernet key for secrets stored in the mirror (``SALYNC_SECRET_KEY`` overrides it)."""
@@ -135,6 +137,9 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(
             f"{where}: [sync] mass_delete_threshold: expected a share between 0 and 1"
         )
+    mass_delete_min = sync.get("mass_delete_min", 10)
+    if type(mass_delete_min) is not int or mass_delete_min < 0:
+        raise ConfigError(f"{where}: [sync] mass_delete_min: expected a whole number, 0 or more")
     connections = {
         name: _connection(name, table, f"{where}: [connections.{name}]")
         for name, table in _table(data, "connections", where).items()
@@ -144,6 +149,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
         store_path=store_path,
         connections=connections,
         mass_delete_threshold=float(threshold),
+        mass_delete_min=mass_delete_min,
         policies=_table(data, "policies", where),
         key_file=base_dir / _string(store, "key_file", f"{where}: [store]", default=KEY_FILE),
     )

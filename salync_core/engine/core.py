@@ -201,6 +201,7 @@ class Engine:
                             report,
                             self.config.mass_delete_threshold,
                             allow_mass_delete,
+                            self.config.mass_delete_min,
                         )
             if push:
                 await push_connection(self.store, live, self.policies, report)

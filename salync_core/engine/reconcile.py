@@ -4,7 +4,8 @@ A key-only scan lists every item that still exists. Records this connection brou
 mirror that the scan no longer lists become tombstones; items the scan lists that the mirror
 lacks (an incremental pass can miss an item when others are deleted under its ``$skip``) are
 fetched by id. A scan that fails part-way deletes nothing, and a deletion of more than the
-configured share of a stream is refused unless the caller allows it.
+configured share of a stream, and of more than a minimum count (so a small catalog can lose one
+item), is refused unless the caller allows it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,19 @@ def tombstone(store: Store, connection: str, entity: str, keys: list[str]) -> in
         return apply_deletions(txn, connection, entity, keys)
 
 
+def is_mass_deletion(gone: int, live: int, threshold: float, minimum: int) -> bool:
+    """Deleting ``gone`` of ``live`` records is a mass deletion: above the ``threshold`` share
+    *and* above ``minimum`` records (1 of 9 is 11%, but no sign of a broken scan)."""
+    return gone > threshold * live and gone > minimum
+
+
 async def reconcile_stream(
-    store: Store, work: PageWork, report: RunReport, threshold: float, allow_mass_delete: bool
+    store: Store,
+    work: PageWork,
+    report: RunReport,
+    threshold: float,
+    allow_mass_delete: bool,
+    minimum: int = 10,
 ) -> None:
     """Scan one stream's keys and bring the mirror in line with what exists."""
     live, stream = work.live, work.stream
@@ -54,14 +66,16 @@ async def reconcile_stream(
         known = await store.run(known_keys, store, live.name, entity)
         live_keys = [k for k, alive in known.items() if alive]
         gone = sorted(k for k in live_keys if k not in keys)
-        if gone and not allow_mass_delete and len(gone) > threshold * len(live_keys):
+        mass = is_mass_deletion(len(gone), len(live_keys), threshold, minimum)
+        if gone and not allow_mass_delete and mass:
             share = len(gone) / len(live_keys)
             report.problems.append(
                 Problem(
                     live.name,
                     stream.name,
                     f"reconcile would delete {len(gone)} of {len(live_keys)} {entity} records "
-                    f"({share:.0%}), above the {threshold:.0%} limit; nothing was deleted. "
+                    f"({share:.0%}), above the {threshold:.0%} and {minimum}-record limits; "
+                    "nothing was deleted. "
                     "Check the platform, then re-run with --allow-mass-delete to confirm",
                 )
             )
