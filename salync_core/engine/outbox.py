@@ -11,10 +11,10 @@ updates the connection's base, so the value coming back on the next read is no c
 
 from __future__ import annotations
 
-import hashlib
 import random
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -123,7 +123,7 @@ def plan(store: Store, receiver: Receiver, entities: Sequence[str]) -> int:
 def _plan_one(txn: Transaction, receiver: Receiver, entity: str, key: str) -> int:
     conn, connection = txn.conn, receiver.connection
     row = conn.execute(
-        "SELECT fields, deleted, seq FROM records WHERE entity = ? AND key = ?", (entity, key)
+        "SELECT fields, deleted FROM records WHERE entity = ? AND key = ?", (entity, key)
     ).fetchone()
     seen = conn.execute(
         "SELECT external_id, base FROM id_map WHERE connection = ? AND entity = ? AND key = ?",
@@ -131,7 +131,7 @@ def _plan_one(txn: Transaction, receiver: Receiver, entity: str, key: str) -> in
     ).fetchone()
     if row is None:
         return 0
-    fields, deleted, seq = orjson.loads(row[0]), bool(row[1]), int(row[2])
+    fields, deleted = orjson.loads(row[0]), bool(row[1])
     base = orjson.loads(seen[1]) if seen else {}
     if deleted:
         if seen is None or base.get(DELETED_MARK):
@@ -141,16 +141,31 @@ def _plan_one(txn: Transaction, receiver: Receiver, entity: str, key: str) -> in
         op, send = "upsert", receiver.lacks(entity, fields, base)
         if not send:
             return 0
-    idempotency = hashlib.sha256(f"{connection}\0{entity}\0{key}\0{seq}".encode()).hexdigest()[:32]
-    conn.execute(
-        "DELETE FROM outbox WHERE connection = ? AND entity = ? AND key = ? AND status = 'pending'",
+    payload = to_json(send)
+    pending = conn.execute(
+        "SELECT id, op, fields FROM outbox WHERE connection = ? AND entity = ? AND key = ?"
+        " AND status = 'pending'",
         (connection, entity, key),
-    )
+    ).fetchall()
+    if any(row_op == op and row_fields == payload for _, row_op, row_fields in pending):
+        return 1  # the same write is already queued: it keeps its key for its retries
+    conn.executemany("DELETE FROM outbox WHERE id = ?", [(row[0],) for row in pending])
     conn.execute(
         "INSERT INTO outbox (connection, entity, key, op, fields, idempotency_key, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-        (connection, entity, key, op, to_json(send), idempotency, txn.now),
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (connection, entity, key, op, payload, new_idempotency_key(), txn.now),
     )
+    return 1
+
+
+def new_idempotency_key() -> str:
+    """A key of its own for every planned write.
+
+    Planning the same record again after an acknowledged push is a new write (the platform
+    refused or changed the value since), so it must not reuse the acknowledged write's key: a
+    platform would answer the stored response and apply nothing. A retry re-sends the same
+    outbox row, so it sends the key stored with it."""
+    return uuid.uuid4().hex
     return 1
 
 
