@@ -10,11 +10,18 @@ item), is refused unless the caller allows it.
 
 from __future__ import annotations
 
-from salync_core.engine.pipeline import PageWork, apply_page, map_page, usage_rows
+from typing import TYPE_CHECKING
+
+# The module, not its names: the pipeline imports the deletion guard below (through sweep),
+# so its names are read at call time, once both modules are loaded.
+import salync_core.engine.pipeline as pipeline
 from salync_core.engine.report import Problem, RunReport
 from salync_core.errors import SalyncError
 from salync_core.store import Store
 from salync_core.store.mirror import apply_deletions
+
+if TYPE_CHECKING:
+    from salync_core.engine.pipeline import PageWork
 
 
 def known_keys(store: Store, connection: str, entity: str) -> dict[str, bool]:
@@ -90,13 +97,15 @@ async def reconcile_stream(
 async def _fetch_missing(store: Store, work: PageWork, ids: list[str], report: RunReport) -> None:
     live, stream = work.live, work.stream
     stream_report = report.stream(stream.name)
-    one_off = PageWork(live, stream, work.resolver, work.policies, work.run_id, save_cursor=False)
+    one_off = pipeline.PageWork(
+        live, stream, work.resolver, work.policies, work.run_id, save_cursor=False
+    )
     try:
         async for page in live.platform.fetch_by_ids(live.ctx, stream, ids):
-            usage = usage_rows(live)
+            usage = pipeline.usage_rows(live)
             report.requests += sum(day["requests"] for day in usage.values())
-            mapped = map_page(one_off, page)
-            stats, rejected, _ = await store.run(apply_page, store, one_off, mapped, usage)
+            mapped = pipeline.map_page(one_off, page)
+            stats, rejected, _ = await store.run(pipeline.apply_page, store, one_off, mapped, usage)
             stream_report.missing_fetched += stats.changed
             stream_report.rejected += rejected
     except NotImplementedError:
