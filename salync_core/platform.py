@@ -92,6 +92,18 @@ class Reject:
 
 
 @frozen
+class Sweep:
+    """The end of a pass that delivered everything that exists (a connector refresh): every
+    live record of ``entities`` this connection delivered before ``since`` and not again
+    since is gone from the platform. The engine tombstones them in the page's transaction,
+    under the same mass-deletion guard as reconciliation."""
+
+    entities: tuple[str, ...]
+    since: str
+    """When the pass began, UTC ISO-8601 on the local clock (the mirror's ``seen_at``)."""
+
+
+@frozen
 class Page:
     """One page of a stream: what to apply, and the cursor to store in the same transaction."""
 
@@ -108,6 +120,8 @@ class Page:
     full: bool = False
     """The pass reads everything, not only changes: a stream ``covered_by`` this one needs no
     full pass of its own once it completes."""
+    sweep: Sweep | None = None
+    """Set on the last page of a pass that sent everything: see :class:`Sweep`."""
 
 
 @frozen
@@ -196,6 +210,11 @@ class Platform(abc.ABC):
     """Option names that hold secrets: encrypted at rest, never printed."""
     options: ClassVar[tuple[Option, ...]] = ()
     """The connection settings this platform accepts beyond the core's (see :class:`Option`)."""
+
+    def for_connection(self, options: Mapping[str, Any]) -> Platform:
+        """The platform that serves a connection with these options: ``self``, unless the
+        platform speaks several APIs and the options choose another (Sales Layer 1.18)."""
+        return self
 
     def stream(self, name: str) -> Stream:
         """The stream called ``name``."""

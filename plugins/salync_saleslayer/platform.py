@@ -17,12 +17,13 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from salync_core.errors import BadResponseError, NotFoundError, RejectedError
+from salync_core.errors import BadResponseError, ConfigError, NotFoundError, RejectedError
 from salync_core.platform import (
     ConnectionContext,
     Credentials,
     KeyPage,
     Limits,
+    Option,
     Outbound,
     Page,
     Platform,
@@ -53,6 +54,19 @@ RESOURCES = {
 }
 
 
+API_118_URL = "https://api.saleslayer.com"
+API_118_OPTIONS = (
+    Option("api", help='"1.18" syncs through the API 1.18 connectors; "2.0" (the default)'),
+    Option("connector_code", help="API 1.18: the export connector's code"),
+    Option("secret_key", secret=True, help="API 1.18: the export connector's secret key"),
+    Option("pagination", types=(int,), help="API 1.18: items per export page (500-100000)"),
+    Option("import_code", help="API 1.18: the import connector's code (for push)"),
+    Option("import_secret", secret=True, help="API 1.18: the import connector's secret key"),
+    Option("import_poll_seconds", types=(float,), help="API 1.18: seconds between polls"),
+    Option("transient_wait", types=(float,), help="API 1.18: seconds before a busy retry"),
+)
+
+
 class SalesLayerPlatform(Platform):
     """Sales Layer PIM through the Catalog API 2.0."""
 
@@ -74,6 +88,21 @@ class SalesLayerPlatform(Platform):
             covered_by="products",
         ),
     )
+    options: ClassVar[tuple[Option, ...]] = API_118_OPTIONS
+
+    def for_connection(self, options: Mapping[str, Any]) -> Platform:
+        """API 1.18 connectors for a connection with ``api = "1.18"``; 2.0 otherwise."""
+        api = options.get("api", "2.0")
+        if api == "1.18":
+            from salync_saleslayer.platform118 import SalesLayer118Platform
+
+            return SalesLayer118Platform()
+        if api != "2.0":
+            raise ConfigError(f'Sales Layer api = {api!r}: expected "2.0" or "1.18"')
+        return self
+
+    def default_base_url(self, options: Mapping[str, Any]) -> str | None:
+        return API_118_URL if options.get("api") == "1.18" else None
 
     def limits(self, options: Mapping[str, Any]) -> Limits:
         return Limits(windows=(Window(50, 10.0),))

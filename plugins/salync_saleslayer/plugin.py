@@ -19,3 +19,7 @@ def register_emulators(register: Callable[[str, type[Any]], None]) -> None:
     from salync_saleslayer.emulator import SalesLayerEmulator
 
     register("saleslayer", SalesLayerEmulator)
+
+    from salync_saleslayer.emulator118 import SalesLayer118Emulator
+
+    register("saleslayer-1.18", SalesLayer118Emulator)

@@ -62,8 +62,8 @@ def open_connection(
     token_store: Callable[[], TokenStore],
 ) -> LiveConnection:
     """Build the platform, client and context of a connection (no request is sent yet)."""
-    platform = plugins.platform(config.plugin)
-    options = resolve_options(config, platform, stored)
+    options = resolve_options(config, plugins.platform(config.plugin), stored)
+    platform = plugins.platform(config.plugin).for_connection(options)
     credentials = platform.credentials(options)
     if credentials.scheme != "none" and credentials.secret is None:
         raise ConfigError(

@@ -31,6 +31,7 @@ from salync_core.engine.pipeline import PageWork, Progress, sync_stream, usage_r
 from salync_core.engine.push import push_connection
 from salync_core.engine.reconcile import reconcile_stream
 from salync_core.engine.report import Problem, RunReport
+from salync_core.engine.sweep import DeletionGuard
 from salync_core.errors import Fatal, SalyncError
 from salync_core.platform import Stream
 from salync_core.secrets import Secret, SecretBox
@@ -190,7 +191,12 @@ class Engine:
             live = await self._connect(name)
             chosen = self._streams(live, streams) if fetch or reconcile else []
             if fetch:
-                await self._fetch_streams(live, chosen, report, run_id, full, progress)
+                guard = DeletionGuard(
+                    self.config.mass_delete_threshold,
+                    self.config.mass_delete_min,
+                    allow_mass_delete,
+                )
+                await self._fetch_streams(live, chosen, report, run_id, full, progress, guard)
             if reconcile and report.ok and not report.paused_until:
                 for stream in chosen:
                     if not stream.reports_deletions:
@@ -291,8 +297,13 @@ class Engine:
             )
         return [s for s in live.platform.streams if s.name in wanted]
 
-    def _work(self, live: LiveConnection, stream: Stream, run_id: int) -> PageWork:
-        return PageWork(live, stream, self.resolver, self.policies, run_id)
+    def _work(
+        self, live: LiveConnection, stream: Stream, run_id: int, guard: DeletionGuard | None = None
+    ) -> PageWork:
+        work = PageWork(live, stream, self.resolver, self.policies, run_id)
+        if guard is not None:
+            work.guard = guard
+        return work
 
     async def _fetch_streams(
         self,
@@ -302,6 +313,7 @@ class Engine:
         run_id: int,
         full: bool,
         progress: Progress | None,
+        guard: DeletionGuard | None = None,
     ) -> None:
         fresh_passes: dict[str, Any] = {}
         for stream in streams:
@@ -315,7 +327,7 @@ class Engine:
                 continue
             problems = len(report.problems)
             last, completed_full_pass = await sync_stream(
-                self.store, self._work(live, stream, run_id), cursor, report, progress
+                self.store, self._work(live, stream, run_id, guard), cursor, report, progress
             )
             if completed_full_pass:
                 fresh_passes[stream.name] = last

@@ -15,13 +15,14 @@ from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
-from attrs import define
+from attrs import define, field
 
 from salync_core.conflicts.policy_set import PolicySet
 from salync_core.conflicts.resolver import Resolver
 from salync_core.engine.connections import LiveConnection
 from salync_core.engine.mapping import map_items
 from salync_core.engine.report import Problem, RunReport
+from salync_core.engine.sweep import DeletionGuard, tombstone_unseen
 from salync_core.errors import BadResponseError, Fatal, QuotaExhausted, SalyncError, TransportError
 from salync_core.platform import Page, Record, Stream
 from salync_core.store import Store, Transaction
@@ -48,6 +49,8 @@ class PageWork:
     run_id: int
     save_cursor: bool = True
     """Off for pages that are not part of the stream's pass (reconcile fetching missing items)."""
+    guard: DeletionGuard = field(factory=DeletionGuard)
+    """When a page's :class:`~salync_core.platform.Sweep` may tombstone many records."""
 
 
 @define
@@ -57,6 +60,8 @@ class MappedPage:
     page: Page
     records: list[Record]
     rejects: list[tuple[Any, str]]
+    refused: list[str] = field(factory=list)
+    """Why the guard held back the page's sweep, per entity (filled when it is applied)."""
 
 
 def map_page(work: PageWork, page: Page) -> MappedPage:
@@ -77,6 +82,11 @@ def apply_page(
     with store.write() as txn:
         stats = apply_records(txn, live.name, alive, work.resolver)
         deleted = _apply_page_deletions(txn, work, page, gone)
+        if page.sweep is not None:
+            swept, mapped.refused = tombstone_unseen(
+                txn, live.name, page.sweep, work.guard, work.policies.accepts_delete
+            )
+            deleted += swept
         add_dead_letters(txn, live.name, stream.name, page.ref, mapped.rejects, work.run_id)
         if work.save_cursor:
             set_cursor(txn, live.name, stream.name, page.cursor)
@@ -167,6 +177,10 @@ async def sync_stream(
                 stream_report.applied.add(stats)
                 stream_report.rejected += rejected
                 stream_report.deleted += deleted
+                for refusal in item.refused:
+                    report.problems.append(
+                        Problem(work.live.name, work.stream.name, refusal, item.page.ref)
+                    )
                 if rejected:
                     report.problems.append(
                         Problem(

@@ -41,7 +41,9 @@ async def push_connection(
     )
     await store.run(outbox.plan, store, receiver, entities)
     while not report.paused_until:
-        rows = await store.run(outbox.due, store, live.name)
+        # at least one full batch per round, so a bulk platform's chunks are not cut short
+        limit = max(1000, live.platform.push_batch_size)
+        rows = await store.run(outbox.due, store, live.name, limit)
         if rows:
             if not await _deliver(store, live, rows, report):
                 return

@@ -197,7 +197,7 @@ def make_auth(
             raise ConfigError(f"{connection}: oauth2 needs a token_store to persist rotated tokens")
         return OAuth2Auth(credentials, store, clock, connection)
     if credentials.scheme == "none":
-        return StaticAuth({}, [])
+        return StaticAuth({}, [secret] if secret is not None else [])  # it may sign requests
     if credentials.scheme == "oauth2":
         raise ConfigError(f"{connection}: oauth2 needs OAuth2Credentials (token endpoint, client)")
     if secret is None:
