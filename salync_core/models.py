@@ -57,6 +57,8 @@ class Product:
     barcode: str | None = None
     cost_price: Decimal | None = None
     sell_price: Decimal | None = None
+    sale_price: Decimal | None = None
+    """A discounted price the shop shows beside ``sell_price`` (Salla's ``sale_price``)."""
     currency: str | None = None
     supplier_ref: str | None = None
     low_stock_threshold: int | None = None
@@ -78,6 +80,7 @@ class Variant:
     barcode: str | None = None
     cost_price: Decimal | None = None
     sell_price: Decimal | None = None
+    sale_price: Decimal | None = None
     created_at: datetime | None = timestamp()
     modified_at: datetime | None = timestamp()
     attributes: dict[str, Any] = keyed_map()
@@ -210,6 +213,55 @@ class Listing:
     modified_at: datetime | None = timestamp()
 
 
+@frozen(kw_only=True)
+class Order:
+    """A shopper's order on a storefront, keyed by the platform's order id."""
+
+    entity: ClassVar[str] = "order"
+    identity: ClassVar[str] = "external"
+    ref: str
+    number: str | None = None
+    """The number the shop and the shopper see (Salla's ``reference_id``)."""
+    status: str | None = None
+    """The platform's status slug (``under_review``, ``completed``, ...)."""
+    status_name: str | None = None
+    total: Decimal | None = None
+    currency: str | None = None
+    placed_at: datetime | None = None
+    customer_ref: str | None = None
+    modified_at: datetime | None = timestamp()
+
+
+@frozen(kw_only=True)
+class OrderLine:
+    """One line of an order; ``ref`` is ``"{order}:{line}"``."""
+
+    entity: ClassVar[str] = "order_line"
+    identity: ClassVar[str] = "external"
+    ref: str
+    order_ref: str
+    sku: str | None = None
+    name: str | None = None
+    quantity: int = 0
+    unit_price: Decimal | None = None
+
+
+@frozen(kw_only=True)
+class Customer:
+    """A shopper known to a storefront, keyed by the platform's customer id."""
+
+    entity: ClassVar[str] = "customer"
+    identity: ClassVar[str] = "external"
+    ref: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    city: str | None = None
+    country: str | None = None
+    modified_at: datetime | None = timestamp()
+
+
 ENTITY_TYPES: dict[str, type[Any]] = {
     cls.entity: cls
     for cls in (
@@ -222,6 +274,9 @@ ENTITY_TYPES: dict[str, type[Any]] = {
         PurchaseOrder,
         Channel,
         Listing,
+        Order,
+        OrderLine,
+        Customer,
     )
 }
 """Every canonical entity by its name, as used in the mirror, the CLI and policies."""

@@ -39,6 +39,10 @@ class Limits:
     windows: tuple[Window, ...] = ()
     daily: int | None = None
     """Requests per UTC day; the quota resets at midnight UTC."""
+    bucket: Literal["window", "leaky"] = "window"
+    """How ``X-RateLimit-Remaining``/``-Reset`` are read: ``window``, the remaining requests
+    come back all at once at the reset; ``leaky``, the bucket drains steadily and is empty at
+    the reset (Salla), so requests free up one by one before it."""
 
 
 @frozen

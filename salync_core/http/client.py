@@ -107,6 +107,11 @@ class HttpClient:
         self._register_secrets()
 
     @property
+    def time_scale(self) -> float:
+        """How much faster than real time the platform's clock runs (1 outside tests)."""
+        return self._clock.scale
+
+    @property
     def usage(self) -> Usage:
         """Counters for the client's whole life (:meth:`take_usage` does not reset them)."""
         return self._usage.total

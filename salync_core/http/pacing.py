@@ -5,7 +5,10 @@ Three sources of limits are combined by taking the stricter (the longest wait):
 * the platform's declared :class:`~salync_core.platform.Limits`: one sliding log per window,
   and a daily count (seeded with the requests already made today) that resets at midnight UTC
   in platform time;
-* ``X-RateLimit-Limit/Remaining/Reset`` headers, believed only when they are sane;
+* ``X-RateLimit-Limit/Remaining/Reset`` headers, believed only when they are sane; for a
+  ``leaky`` bucket (:attr:`Limits.bucket`) the reset is when the bucket is empty again, so the
+  remaining count grows steadily until then (the leak rate is what the headers imply:
+  ``(limit - remaining) / (reset - now)``) and a request goes as soon as one unit has leaked;
 * a hold after a 429, so concurrent requests do not all run into the same wall.
 
 A slot in a sliding log is stamped when its request *completes*, not when it starts. The
@@ -73,6 +76,16 @@ class HeaderBucket:
     reset_at: float
     """Platform UNIX time."""
     daily: bool
+    observed_at: float = 0.0
+    """Platform UNIX time of the answer that described it."""
+    leak: float = 0.0
+    """Requests per platform second that free up before the reset (a leaky bucket)."""
+
+    def available(self, now: float) -> float:
+        """Requests the bucket admits at ``now`` (a leaky bucket refills as it drains)."""
+        if not self.leak:
+            return self.remaining
+        return min(self.limit, self.remaining + (now - self.observed_at) * self.leak)
 
 
 def parse_bucket(
@@ -89,7 +102,7 @@ def parse_bucket(
     if limit <= 0 or remaining < 0 or not now < reset_at <= now + DAY + RESET_TOLERANCE:
         return None
     daily = abs(reset_at - next_midnight) <= RESET_TOLERANCE or limit == daily_limit
-    return HeaderBucket(limit, min(remaining, limit), reset_at, daily)
+    return HeaderBucket(limit, min(remaining, limit), reset_at, daily, now)
 
 
 class DailyCount:
@@ -166,7 +179,10 @@ class Pacer:
             return
         bucket.remaining -= max(0, self._in_flight - 1)  # sent since, not yet counted there
         old = self._bucket
-        if old is not None and old.reset_at > now and abs(old.reset_at - bucket.reset_at) < 1:
+        if self.limits.bucket == "leaky" and not bucket.daily:
+            # drained by the reset; the reset has whole seconds, so +1 keeps the rate a floor
+            bucket.leak = (bucket.limit - bucket.remaining) / (bucket.reset_at + 1 - now)
+        elif old is not None and old.reset_at > now and abs(old.reset_at - bucket.reset_at) < 1:
             bucket.remaining = min(bucket.remaining, old.remaining)
         self._bucket = bucket
 
@@ -202,8 +218,10 @@ class Pacer:
 
     def _bucket_wait(self) -> float:
         bucket, now = self._bucket, self.clock.time()
-        if bucket is None or bucket.remaining > 0 or bucket.reset_at + CLOCK_MARGIN <= now:
+        if bucket is None or bucket.available(now) >= 1 or bucket.reset_at + CLOCK_MARGIN <= now:
             return 0.0
+        if bucket.leak:
+            return (1 - bucket.available(now)) / bucket.leak
         if bucket.daily:
             self._stop(bucket.reset_at)
         wait = bucket.reset_at + CLOCK_MARGIN - now

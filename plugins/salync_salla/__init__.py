@@ -1,0 +1,1 @@
+"""Salla Merchant API platform plugin (``plugin = "salla"``) and its emulator."""
