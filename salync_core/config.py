@@ -86,6 +86,8 @@ class ConnectionConfig:
     """How many times one request is tried before its error is reported."""
     secrets: dict[str, SecretRef] = Factory(dict)
     options: dict[str, Any] = Factory(dict)
+    directory: Path = Path()
+    """The configuration file's directory: relative paths in options are read from it."""
 
 
 @frozen
@@ -141,7 +143,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     if type(mass_delete_min) is not int or mass_delete_min < 0:
         raise ConfigError(f"{where}: [sync] mass_delete_min: expected a whole number, 0 or more")
     connections = {
-        name: _connection(name, table, f"{where}: [connections.{name}]")
+        name: _connection(name, table, f"{where}: [connections.{name}]", base_dir)
         for name, table in _table(data, "connections", where).items()
     }
     return Config(
@@ -155,7 +157,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     )
 
 
-def _connection(name: str, table: Any, where: str) -> ConnectionConfig:
+def _connection(name: str, table: Any, where: str, directory: Path = Path()) -> ConnectionConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table of connection settings")
     if name in {"local", "host"}:
@@ -205,6 +207,7 @@ def _connection(name: str, table: Any, where: str) -> ConnectionConfig:
         retry_attempts=attempts,
         secrets=secrets,
         options=options,
+        directory=directory,
     )
 
 

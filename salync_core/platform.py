@@ -11,6 +11,7 @@ maps raw items to canonical :class:`Record` objects, and writes back through
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -188,6 +189,8 @@ class ConnectionContext:
     options: Mapping[str, Any] = Factory(dict)
     http: HttpClient = field(repr=False)
     locale: str = "en"
+    directory: Path = Path()
+    """The configuration file's directory: relative paths in options are read from it."""
 
 
 @frozen
@@ -214,6 +217,12 @@ class Platform(abc.ABC):
     """Option names that hold secrets: encrypted at rest, never printed."""
     options: ClassVar[tuple[Option, ...]] = ()
     """The connection settings this platform accepts beyond the core's (see :class:`Option`)."""
+
+    def default_base_url(self, options: Mapping[str, Any]) -> str | None:
+        """The base URL of a connection whose table sets none. ``None`` (the default) makes
+        ``base_url`` required; a platform that reads files, or whose address is an option of its
+        own, returns one (``options`` are the table's raw values)."""
+        return None
 
     def for_connection(self, options: Mapping[str, Any]) -> Platform:
         """The platform that serves a connection with these options: ``self``, unless the

@@ -82,7 +82,12 @@ def open_connection(
         token_store=token_store() if credentials.scheme == "oauth2" else None,
     )
     ctx = ConnectionContext(
-        name=config.name, base_url=config.base_url, options=options, http=http, locale=config.locale
+        name=config.name,
+        base_url=config.base_url,
+        options=options,
+        http=http,
+        locale=config.locale,
+        directory=config.directory,
     )
     return LiveConnection(config, platform, http, ctx)
 

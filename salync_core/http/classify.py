@@ -64,7 +64,7 @@ _BY_ERROR_CODE: dict[str, Verdict] = {
 
 def classify(status: int, body: bytes = b"") -> Verdict:
     """What to do with an answer of ``status`` carrying ``body``."""
-    if 200 <= status < 300:
+    if 200 <= status < 300 or status == 304:  # 304: a conditional GET found nothing new
         return OK
     if status == 403:
         return _BY_ERROR_CODE.get(error_code(body), _BY_STATUS[403])
