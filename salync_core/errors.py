@@ -8,6 +8,7 @@
     ├── StoreError             fatal: the mirror cannot be opened or is newer than this code
     ├── TransportError         raised by the shared HTTP client, always naming the connection
     │   ├── AuthError              fatal: credentials refused even after one refresh
+    │   │   └── NeedsReconnect         fatal: the grant is gone; run `salync connect NAME`
     │   ├── InsecureURLError       fatal: plain http:// to a host that is not loopback
     │   ├── UnreachableError       retriable: DNS, connect or read failures (after retries)
     │   ├── ServerError            retriable: 5xx answers (after retries)
@@ -74,6 +75,17 @@ class TransportError(SalyncError):
 
 class AuthError(TransportError, Fatal):
     """The platform refused our credentials, even after one refresh."""
+
+
+class NeedsReconnect(AuthError):
+    """The platform's grant is gone (revoked, or its refresh token may be spent): only the
+    merchant can authorize the app again. ``str(exc)`` is one line with the command to run."""
+
+    def __init__(self, connection: str, why: str) -> None:
+        super().__init__(
+            f"{why}; the connection needs reconnecting: run `salync connect {connection}`",
+            connection=connection,
+        )
 
 
 class InsecureURLError(TransportError, Fatal):

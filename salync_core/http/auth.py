@@ -10,18 +10,35 @@ its request failed with, so N concurrent 401s cause one refresh. Refresh tokens 
 single-use (Salla revokes both tokens when one is reused), so the rotated tokens are saved
 through the :class:`TokenStore` *before* the new access token is used; if saving fails, the
 refresh fails.
+
+A store that is shared between processes (:class:`SharedTokenStore`, the mirror's) makes the
+refresh single-flight across them too, and crash-safe:
+
+1. under an exclusive lock on the connection's tokens (another process refreshing waits);
+2. the stored tokens are read: if another process already rotated them, they are adopted and
+   nothing is sent;
+3. the refresh token about to be spent is recorded durably *before* the request is sent;
+4. the answer's tokens are committed (clearing that record) before the access token is used.
+
+If the process dies between 3 and 4, the record is still there on the next start: the refresh
+token may have been spent, so it is never sent again (Salla would revoke the whole grant); the
+connection keeps its access token while that is valid and then needs reconnecting. An error
+*answer* from the token endpoint proves the token was not rotated, so the record is cleared.
+``invalid_grant`` raises :class:`NeedsReconnect` and marks the connection in the store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import anyio
 from attrs import field, frozen
 
-from salync_core.errors import AuthError, ConfigError
+from salync_core.errors import AuthError, ConfigError, NeedsReconnect, TransportError
 from salync_core.http.classify import Action, classify, platform_message
 from salync_core.http.clock import PlatformClock
 from salync_core.http.response import Response
@@ -48,6 +65,33 @@ class TokenStore(Protocol):
     """Where rotated tokens are persisted; the engine provides one for ``oauth2`` connections."""
 
     async def save(self, tokens: OAuthTokens) -> None: ...
+
+
+@frozen
+class StoredState:
+    """What a shared store holds: the newest tokens, and the fingerprint of a refresh token
+    whose refresh was sent but whose answer was never committed."""
+
+    tokens: OAuthTokens | None
+    spending: str | None
+
+
+@runtime_checkable
+class SharedTokenStore(TokenStore, Protocol):
+    """A token store other processes use too (see the module docstring)."""
+
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+    async def load(self) -> StoredState: ...
+
+    async def begin_refresh(self, fingerprint: str | None) -> None: ...
+
+    async def needs_reconnect(self, reason: str) -> None: ...
+
+
+def fingerprint(token: Secret) -> str:
+    """A refresh token's fingerprint: enough to recognise it, useless to anyone else."""
+    return hashlib.sha256(token.reveal().encode()).hexdigest()[:24]
 
 
 @frozen(kw_only=True)
@@ -126,9 +170,46 @@ class OAuth2Auth:
         async with self._lock:
             if generation != self.generation:
                 return  # another request refreshed while this one waited
+            store = self.store
+            if not isinstance(store, SharedTokenStore):
+                tokens = await self._request_tokens(post)
+                await self._save(tokens)
+                self.tokens, self.generation = tokens, self.generation + 1
+                return
+            async with store.exclusive():
+                await self._refresh_shared(store, post)
+
+    async def _refresh_shared(self, store: SharedTokenStore, post: PostForm) -> None:
+        state = await store.load()
+        current = self.tokens.refresh_token
+        if state.tokens is not None and state.tokens.refresh_token.reveal() != current.reveal():
+            self.tokens, self.generation = state.tokens, self.generation + 1
+            return  # another process rotated them: use its tokens, spend nothing
+        spending = fingerprint(current)
+        if state.spending == spending:
+            await self._reconnect(
+                store,
+                "a refresh with the stored refresh token was interrupted before its "
+                "answer was saved, so the token may be spent and is not sent again",
+            )
+        await store.begin_refresh(spending)
+        try:
             tokens = await self._request_tokens(post)
-            await self._save(tokens)
-            self.tokens, self.generation = tokens, self.generation + 1
+        except AuthError as exc:
+            await store.begin_refresh(None)  # an error answer: nothing was rotated
+            if exc.status is not None and "invalid_grant" in str(exc):
+                await self._reconnect(store, "the platform refused the refresh token")
+            raise
+        except TransportError as exc:
+            if exc.status is not None:
+                await store.begin_refresh(None)  # an error answer: nothing was rotated
+            raise
+        await self._save(tokens)
+        self.tokens, self.generation = tokens, self.generation + 1
+
+    async def _reconnect(self, store: SharedTokenStore, why: str) -> None:
+        await store.needs_reconnect(why)
+        raise NeedsReconnect(self.connection, why)
 
     def secrets(self) -> list[Secret]:
         return [self.tokens.access_token, self.tokens.refresh_token, self.creds.client_secret]
@@ -145,8 +226,9 @@ class OAuth2Auth:
         if verdict.action is Action.OK:
             return parse_tokens(response.json(), self.tokens, self.clock.time(), self.connection)
         error = verdict.error if verdict.action is Action.RETRY and verdict.error else AuthError
+        code = _oauth_error(response)
         raise error(
-            f"token refresh refused ({response.status}): {platform_message(response.body)}",
+            f"token refresh refused ({response.status}): {code}{platform_message(response.body)}",
             connection=self.connection,
             status=response.status,
             url=self.creds.token_url,
@@ -161,6 +243,16 @@ class OAuth2Auth:
                 "refresh token may be spent and the app may need re-authorizing",
                 connection=self.connection,
             ) from exc
+
+
+def _oauth_error(response: Response) -> str:
+    """The OAuth ``error`` code of a token endpoint's refusal, as a message prefix."""
+    try:
+        data = response.json()
+    except Exception:
+        return ""
+    code = data.get("error") if isinstance(data, dict) else None
+    return f"{code}: " if isinstance(code, str) else ""
 
 
 def parse_tokens(data: Any, old: OAuthTokens, now: float, connection: str) -> OAuthTokens:

@@ -8,13 +8,17 @@ tokens are single-use, so losing the new one to a power cut would lock the conne
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
+import anyio
 import orjson
 
-from salync_core.converters import format_datetime
-from salync_core.http.auth import OAuthTokens
+from salync_core.converters import format_datetime, parse_datetime
+from salync_core.http.auth import OAuthTokens, StoredState
 from salync_core.secrets import Secret, SecretBox
 from salync_core.store.database import Store, Transaction, to_json
 
@@ -66,8 +70,16 @@ def save_secrets(
         _write(txn, box, connection, plugin, current)
 
 
+SPENDING = "refresh_spending"
+"""The fingerprint of a refresh token whose refresh was sent and not yet answered and saved."""
+NEEDS_RECONNECT = "needs_reconnect"
+"""Why the connection's grant is gone; its name (in clear) is what ``salync status`` shows."""
+
+
 class StoredTokens:
-    """The engine's :class:`~salync_core.http.auth.TokenStore` for ``oauth2`` connections."""
+    """The engine's :class:`~salync_core.http.auth.SharedTokenStore` for ``oauth2``
+    connections: the tokens live encrypted in the mirror, and a lock file next to it makes a
+    refresh single-flight across every process that uses the mirror."""
 
     def __init__(self, store: Store, box: SecretBox, connection: str, plugin: str) -> None:
         self.store, self.box, self.connection, self.plugin = store, box, connection, plugin
@@ -77,8 +89,42 @@ class StoredTokens:
             "access_token": tokens.access_token,
             "refresh_token": tokens.refresh_token,
             "expires_at": Secret(format_datetime(tokens.expires_at)) if tokens.expires_at else None,
+            SPENDING: None,
+            NEEDS_RECONNECT: None,
         }
         await self.store.run(self._save_durably, values)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold ``<mirror>.oauth-<connection>.lock`` (a blocking ``flock``; the kernel
+        releases it if this process dies)."""
+        path = self.store.path.with_name(f"{self.store.path.name}.oauth-{self.connection}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    async def load(self) -> StoredState:
+        stored = await self.store.run(load_secrets, self.store.conn, self.box, self.connection)
+        spending = stored.get(SPENDING)
+        access, refresh = stored.get("access_token"), stored.get("refresh_token")
+        tokens = None
+        if access is not None and refresh is not None:
+            expires = stored.get("expires_at")
+            tokens = OAuthTokens(
+                access, refresh, parse_datetime(expires.reveal()) if expires else None
+            )
+        return StoredState(tokens, spending.reveal() if spending else None)
+
+    async def begin_refresh(self, fingerprint: str | None) -> None:
+        """Record (or clear, with ``None``) the refresh token about to be spent, durably."""
+        value = Secret(fingerprint) if fingerprint else None
+        await self.store.run(self._save_durably, {SPENDING: value})
+
+    async def needs_reconnect(self, reason: str) -> None:
+        await self.store.run(self._save_durably, {NEEDS_RECONNECT: Secret(reason)})
 
     def _save_durably(self, values: Mapping[str, Secret | None]) -> None:
         self.store.conn.execute("PRAGMA synchronous = FULL")
