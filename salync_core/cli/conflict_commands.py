@@ -9,6 +9,7 @@ import click
 import orjson
 from attrs import asdict
 from rich.table import Table
+from rich.text import Text
 
 from salync_core.cli.app import config_option, console, handle_errors, run
 from salync_core.cli.sync_commands import exit_for, print_reports
@@ -25,8 +26,11 @@ def _json(data: Any) -> None:
 
 def _show(conflict: Conflict) -> None:
     console.print(
-        f"conflict #{conflict.id}: {conflict.entity} {conflict.key!r} field "
-        f"[bold]{conflict.field}[/] ({conflict.status}, opened {conflict.created_at})"
+        Text.assemble(
+            f"conflict #{conflict.id}: {conflict.entity} {conflict.key!r} field ",
+            (conflict.field, "bold"),
+            f" ({conflict.status}, opened {conflict.created_at})",
+        )
     )
     for origin, value in sorted(conflict.candidates.items()):
         console.print(f"  {origin}: {orjson.dumps(value).decode()}", soft_wrap=True)

@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from salync_core.cli.app import EXIT_FAILED, ProgressBars, console, handle_errors, run
+from salync_core.cli.app import (
+    EXIT_FAILED,
+    ProgressBars,
+    console,
+    handle_errors,
+    labelled,
+    run,
+)
 from salync_core.cli.conflict_commands import print_explanation
 from salync_core.demo import DemoResult, run_demo
 
@@ -73,7 +80,7 @@ def print_summary(result: DemoResult) -> None:
     for _, reports in result.phases:
         for report in reports:
             for problem in report.problems:
-                console.print(f"[red]problem:[/] {problem}", soft_wrap=True)
+                console.print(labelled("problem:", "red", str(problem)), soft_wrap=True)
     for line in result.story:
         console.print(f"- {line}", soft_wrap=True)
     mirror = ", ".join(f"{n} {e}" for e, n in sorted(result.records.items()))

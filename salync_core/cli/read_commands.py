@@ -10,7 +10,7 @@ import click
 import orjson
 from rich.table import Table
 
-from salync_core.cli.app import config_option, console, handle_errors
+from salync_core.cli.app import config_option, console, handle_errors, labelled
 from salync_core.config import Config, load_config
 from salync_core.models import ENTITY_TYPES
 from salync_core.store import Store
@@ -21,7 +21,7 @@ from salync_core.store.status import status as read_status
 @contextlib.contextmanager
 def open_store(config_path: str) -> Iterator[tuple[Config, Store]]:
     config = load_config(config_path)
-    store = Store(config.store_path)
+    store = Store(config.store_path, create=False)
     try:
         yield config, store
     finally:
@@ -77,7 +77,7 @@ def status(config_path: str, as_json: bool) -> None:
     for name, info in data["connections"].items():
         error = (info["last_run"] or {}).get("error")
         if error:
-            console.print(f"[red]{name}:[/] {error}", soft_wrap=True)
+            console.print(labelled(f"{name}:", "red", error), soft_wrap=True)
 
 
 @click.command()

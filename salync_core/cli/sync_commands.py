@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from salync_core.cli.app import (
     EXIT_FAILED,
@@ -14,9 +15,12 @@ from salync_core.cli.app import (
     config_option,
     console,
     handle_errors,
+    labelled,
     run,
 )
 from salync_core.engine import Engine, RunReport
+
+STATUS_STYLES = {"ok": "green", "paused": "yellow", "cancelled": "yellow"}
 
 
 def print_reports(reports: Sequence[RunReport]) -> None:
@@ -37,9 +41,7 @@ def print_reports(reports: Sequence[RunReport]) -> None:
         totals = report.totals()
         deleted = sum(s.deleted for s in report.streams)
         rejected = sum(s.rejected for s in report.streams)
-        status = {"ok": "[green]ok[/]", "paused": "[yellow]paused[/]"}.get(
-            report.status, "[red]failed[/]"
-        )
+        status = Text(report.status, STATUS_STYLES.get(report.status, "red"))
         table.add_row(
             report.connection,
             report.kind,
@@ -56,11 +58,12 @@ def print_reports(reports: Sequence[RunReport]) -> None:
     for report in reports:
         if report.paused_until:
             console.print(
-                f"[yellow]{report.connection}: daily quota used up; "
-                f"run again after {report.paused_until} to continue[/]"
+                f"{report.connection}: daily quota used up; "
+                f"run again after {report.paused_until} to continue",
+                style="yellow",
             )
         for problem in report.problems:
-            console.print(f"[red]problem:[/] {problem}", soft_wrap=True)
+            console.print(labelled("problem:", "red", str(problem)), soft_wrap=True)
 
 
 def exit_for(reports: Sequence[RunReport]) -> None:

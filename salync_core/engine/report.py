@@ -21,9 +21,12 @@ class Problem:
     """The connection cannot go on (bad credentials, unreachable): later streams are skipped."""
 
     def __str__(self) -> str:
+        message = self.message.removeprefix(f"{self.connection}: ")
+        if not self.stream and message.startswith(f"[connections.{self.connection}]"):
+            return message  # a configuration message names its connection already
         where = f"{self.connection}/{self.stream}" if self.stream else self.connection
-        page = f" (page {self.page})" if self.page else ""
-        return f"{where}{page}: {self.message}"
+        page = f" (page {self.page})" if self.page and self.page not in message else ""
+        return f"{where}{page}: {message}"
 
 
 @define
@@ -54,13 +57,17 @@ class RunReport:
     """Set when a daily quota stopped the run; it resumes from its cursors after this time."""
     pushed: int = 0
     push_failed: int = 0
+    cancelled: bool = False
+    """Stopped from outside (Ctrl-C, SIGTERM, a host's cancel scope) at a committed page."""
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.cancelled
 
     @property
     def status(self) -> str:
+        if self.cancelled:
+            return "cancelled"
         if self.problems:
             return "failed"
         return "paused" if self.paused_until else "ok"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -61,9 +62,11 @@ def _raw_text(raw: Any) -> str:
 
 
 def start_run(conn: sqlite3.Connection, connection: str, kind: str) -> int:
+    """Record a run as ``running``; its stats hold the process id until it finishes, so a run
+    whose process died is told apart from one still going (``salync status``)."""
     cursor = conn.execute(
-        "INSERT INTO runs (connection, kind, started_at) VALUES (?, ?, ?)",
-        (connection, kind, utc_now()),
+        "INSERT INTO runs (connection, kind, started_at, stats) VALUES (?, ?, ?, ?)",
+        (connection, kind, utc_now(), to_json({"pid": os.getpid()})),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid

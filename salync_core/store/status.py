@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from salync_core.errors import StoreError
 from salync_core.store.database import utc_now
+from salync_core.store.failures import REBUILD_HINT, describe
 
 
 def _rows(
@@ -16,8 +20,23 @@ def _rows(
     return list(conn.execute(sql, params))
 
 
+def check_integrity(conn: sqlite3.Connection, path: Path | str) -> None:
+    """SQLite's quick check of the whole file; a damaged mirror raises :class:`StoreError`
+    saying what to do."""
+    try:
+        found = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(describe(path, exc)) from exc
+    if found != ["ok"]:
+        raise StoreError(f"{path}: the mirror is damaged ({'; '.join(found)}); {REBUILD_HINT}")
+
+
 def status(conn: sqlite3.Connection, connections: list[str]) -> dict[str, Any]:
-    """Everything ``salync status`` shows, as JSON-ready data (never any secret)."""
+    """Everything ``salync status`` shows, as JSON-ready data (never any secret).
+
+    A run still marked ``running`` whose process is gone (killed outright, the machine lost
+    power) is shown as ``interrupted``: it committed what it committed, page by page, and the
+    next sync goes on from there."""
     today = utc_now()[:10]
     return {
         "records": {
@@ -62,7 +81,7 @@ def _connection(conn: sqlite3.Connection, name: str, today: str) -> dict[str, An
             "kind": last[0][0],
             "started_at": last[0][1],
             "finished_at": last[0][2],
-            "status": last[0][3],
+            "status": _run_status(last[0][3], orjson.loads(last[0][4])),
             "stats": orjson.loads(last[0][4]),
             "error": last[0][5],
         },
@@ -86,6 +105,24 @@ def _connection(conn: sqlite3.Connection, name: str, today: str) -> dict[str, An
         ),
         "outbox": {"pending": outbox.get("pending", 0), "dead": outbox.get("dead", 0)},
     }
+
+
+def _run_status(recorded: str, stats: dict[str, Any]) -> str:
+    if recorded == "running" and not _alive(stats.get("pid")):
+        return "interrupted"
+    return recorded
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False  # a run recorded before runs kept their pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def dead_letters(
