@@ -10,8 +10,11 @@ field each other column feeds. One stream, ``rows``, of the connection's ``entit
   apply;
 * a file that did not change is not read again (:mod:`salync_csv.source`); the cursor, stored
   with the last page, holds the version read and how it was decoded;
-* rows that left the file are found by reconciliation like any key scan (:meth:`list_keys`),
-  under the same mass-deletion guard.
+* a changed file is a full file: its last page carries a :class:`~salync_core.platform.Sweep`,
+  so the records this connection delivered before and not again are tombstoned, under the
+  mass-deletion guard. A pass with a bad row that may be an existing item (a value of the wrong
+  type, cells that do not line up) sweeps nothing, and says why; reconciliation
+  (:meth:`list_keys`, ``salync reconcile``) counts such a row's key as present.
 
 A pass that stops part-way keeps the previous cursor, so the next run reads the file again from
 its first row; rows already applied are no change the second time.
@@ -22,12 +25,12 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import anyio
 from yarl import URL
 
-from salync_core.errors import DataError
 from salync_core.platform import (
     ConnectionContext,
     Credentials,
@@ -37,8 +40,8 @@ from salync_core.platform import (
     Record,
     Reject,
     Stream,
+    Sweep,
 )
-from salync_csv.columns import ColumnMap, column_map
 from salync_csv.dialect import SAMPLE_BYTES, detect_dialect, detect_encoding
 from salync_csv.rows import Batch, RowReader
 from salync_csv.settings import OPTIONS, PAGE_SIZE, CsvSettings, read_settings
@@ -57,9 +60,6 @@ class CsvPlatform(Platform):
     streams: ClassVar[tuple[Stream, ...]] = (Stream("rows", "product", max_page_size=PAGE_SIZE),)
     secret_options: ClassVar[tuple[str, ...]] = ()
     options = OPTIONS
-
-    def __init__(self) -> None:
-        self._maps: dict[int, tuple[Mapping[str, Any], ColumnMap]] = {}
 
     def default_base_url(self, options: Mapping[str, Any]) -> str | None:
         """The URL's origin for ``url`` (the shared client sends it nowhere else); a file needs
@@ -89,12 +89,10 @@ class CsvPlatform(Platform):
     def map_inbound(
         self, ctx: ConnectionContext, stream: Stream, item: Any
     ) -> Iterable[Record | Reject]:
-        columns = self._column_map(ctx)
-        try:
-            fields = columns.fields(item["row"])
-        except DataError as exc:
-            raise DataError(f"line {item['line']}: {exc}") from None
-        yield Record(columns.entity, item["key"], fields, source_ts=item["source_ts"])
+        """Rows are typed while the file is read (:mod:`salync_csv.rows`): here they only
+        become records."""
+        entity = str(ctx.options.get("entity", "product"))
+        yield Record(entity, item["key"], item["fields"], source_ts=item["source_ts"])
 
     async def list_keys(self, ctx: ConnectionContext, stream: Stream) -> AsyncIterator[KeyPage]:
         """Every item reference in the file as it is now (read whole, changed or not)."""
@@ -109,15 +107,6 @@ class CsvPlatform(Platform):
                 yield KeyPage([(key, None) for key in chunk], settings.entity)
         finally:
             reader.text.close()
-
-    def _column_map(self, ctx: ConnectionContext) -> ColumnMap:
-        """The connection's map, built once (``map_inbound`` runs for every row)."""
-        cached = self._maps.get(id(ctx.options))
-        if cached is None or cached[0] is not ctx.options:
-            entity = str(ctx.options.get("entity", "product"))
-            cached = (ctx.options, column_map(entity, ctx.options.get("columns")))
-            self._maps[id(ctx.options)] = cached
-        return cached[1]
 
 
 async def _open(
@@ -146,8 +135,7 @@ def _reader(ctx: ConnectionContext, settings: CsvSettings, opened: Opened) -> Ro
     return RowReader(
         text,
         dialect,
-        settings.columns.key_column,
-        settings.columns.names,
+        settings.columns,
         has_header=settings.has_header,
         encoding=encoding.name,
         source_ts=opened.source_ts,
@@ -158,7 +146,9 @@ def _reader(ctx: ConnectionContext, settings: CsvSettings, opened: Opened) -> Ro
 async def _pages(
     ctx: ConnectionContext, settings: CsvSettings, opened: Opened, cursor: Any
 ) -> AsyncIterator[Page]:
-    """The file's pages; only the last carries the new cursor (see the module docstring)."""
+    """The file's pages; only the last carries the new cursor and the sweep (see the module
+    docstring)."""
+    since = _local_now()
     reader = _reader(ctx, settings, opened)
     try:
         await anyio.to_thread.run_sync(reader.read_header)
@@ -176,6 +166,7 @@ async def _pages(
                 rejects=current.rejects,
                 complete=done,
                 full=done,
+                sweep=_sweep(ctx, settings, reader, since) if done else None,
             )
             current = following
     finally:
@@ -192,6 +183,27 @@ def _snapshot(settings: CsvSettings, opened: Opened, reader: RowReader) -> dict[
         "delimiter": reader.dialect.delimiter,
         "lines": reader.line,
     }
+
+
+def _sweep(
+    ctx: ConnectionContext, settings: CsvSettings, reader: RowReader, since: str
+) -> Sweep | None:
+    """What ends a pass over a full file, unless a bad row may be an item that still exists."""
+    if reader.hiding:
+        log.warning(
+            "%s: %s: %d bad row(s) may be items that still exist, so rows missing from the "
+            "file were not tombstoned; fix the rows, or run a reconcile",
+            ctx.name,
+            settings.source,
+            reader.hiding,
+        )
+        return None
+    return Sweep((settings.entity,), since)
+
+
+def _local_now() -> str:
+    """Now on the local clock, in the mirror's format (what ``Sweep.since`` is compared to)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def _take(keys: Iterator[str], count: int) -> list[str]:

@@ -1,11 +1,15 @@
 """Rows of a decoded CSV text into batches of items, with the bad rows set aside.
 
 A row is bad when its cells do not line up with the header, when its key cell is empty, when
-its key already appeared on an earlier line, or when it holds bytes its encoding cannot read; it
-becomes a :class:`~salync_core.platform.Reject` naming its line and the reason, and the rows
-around it go on. Line numbers are the file's physical lines (a quoted cell may span several),
-so the one in a dead letter is where an editor shows the row. Values are checked later, when
-the engine maps each item (:mod:`salync_csv.columns`).
+its key already appeared on an earlier line, when it holds bytes its encoding cannot read, or
+when a value is not of its field's type (:mod:`salync_csv.columns`); it becomes a
+:class:`~salync_core.platform.Reject` naming its line and the reason, and the rows around it go
+on. Line numbers are the file's physical lines (a quoted cell may span several), so the one in
+a dead letter is where an editor shows the row.
+
+Values are typed here, while the file is read, rather than when the engine maps each item, so
+that the pass knows at its end whether a bad row may hide an item that still exists
+(:attr:`RowReader.hiding`): such a pass must not tombstone what it did not deliver.
 
 Only one batch of rows is held at a time, so memory stays flat however long the file; what
 grows with the file is the set of keys seen, to catch a key written twice.
@@ -22,6 +26,7 @@ from attrs import define, field, frozen
 
 from salync_core.errors import ConfigError, DataError
 from salync_core.platform import Reject
+from salync_csv.columns import ColumnMap
 from salync_csv.dialect import Dialect
 
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -42,9 +47,7 @@ class RowReader:
 
     text: TextIO
     dialect: Dialect
-    key_column: str
-    wanted: tuple[str, ...]
-    """Every column the map reads: the header must have them all."""
+    columns: ColumnMap
     has_header: bool = True
     encoding: str = "utf-8"
     source_ts: str | None = None
@@ -54,6 +57,9 @@ class RowReader:
     _rows: Any = field(init=False, default=None)
     line: int = field(init=False, default=0)
     """The last physical line read."""
+    hiding: int = field(init=False, default=0)
+    """Bad rows that may belong to an item that still exists (all but a missing key or a key
+    written twice, whose first row was delivered)."""
     _seen: dict[str, int] = field(init=False, factory=dict)
     _pending: list[str] | None = field(init=False, default=None)
     """The first row of a file without a header: read to count the columns, not yet used."""
@@ -73,7 +79,7 @@ class RowReader:
         else:
             self.header = [str(n) for n in range(1, len(first) + 1)]
             self._pending = first
-        missing = [name for name in self.wanted if name not in self.header]
+        missing = [name for name in self.columns.names if name not in self.header]
         if missing:
             raise ConfigError(
                 f"columns: the file has no column {', '.join(map(repr, missing))} "
@@ -100,7 +106,7 @@ class RowReader:
     def keys(self) -> Iterator[str]:
         """The key of every row that has one where the key column is (for a key scan: a row with
         a bad value still exists, so it never counts as gone)."""
-        index = self.header.index(self.key_column)
+        index = self.header.index(self.columns.key_column)
         for _, cells in self._numbered():
             if isinstance(cells, list) and index < len(cells) and (key := cells[index].strip()):
                 yield key
@@ -124,34 +130,42 @@ class RowReader:
             self.line = self._rows.line_num
             yield start, cells
 
+    def _reject(self, raw: dict[str, Any], reason: str, *, hides: bool = True) -> Reject:
+        self.hiding += hides
+        return Reject(raw, f"line {raw['line']}: {reason}")
+
     def _check(self, line: int, cells: list[str] | csv.Error) -> dict[str, Any] | Reject | None:
         if isinstance(cells, csv.Error):
-            return Reject({"line": line}, f"line {line}: not readable as CSV: {cells}")
+            return self._reject({"line": line}, f"not readable as CSV: {cells}")
         if not any(cells):
             return None  # a blank line
         if any(_UNDECODABLE.search(cell) for cell in cells):
-            return Reject(
+            return self._reject(
                 {"line": line, "cells": [_UNDECODABLE.sub("\ufffd", c) for c in cells]},
-                f"line {line}: bytes that are not {self.encoding} text "
-                "(set the connection's encoding)",
+                f"bytes that are not {self.encoding} text (set the connection's encoding)",
             )
         if len(cells) != len(self.header):
-            return Reject(
+            return self._reject(
                 {"line": line, "cells": cells},
-                f"line {line}: {len(cells)} values where the header has {len(self.header)} columns",
+                f"{len(cells)} values where the header has {len(self.header)} columns",
             )
         row = dict(zip(self.header, cells, strict=True))
-        key = row[self.key_column].strip()
+        key = row[self.columns.key_column].strip()
         if not key:
-            return Reject(
+            return self._reject(
                 {"line": line, "row": row},
-                f"line {line}: no item reference in the key column {self.key_column!r}",
+                f"no item reference in the key column {self.columns.key_column!r}",
+                hides=False,
             )
         first = self._seen.setdefault(key, line)
         if first != line:
-            return Reject(
+            return self._reject(
                 {"line": line, "row": row},
-                f"line {line}: key {key!r} already appeared on line {first}; the first one "
-                "was kept",
+                f"key {key!r} already appeared on line {first}; the first one was kept",
+                hides=False,
             )
-        return {"line": line, "key": key, "row": row, "source_ts": self.source_ts}
+        try:
+            fields = self.columns.fields(row)
+        except DataError as exc:
+            return self._reject({"line": line, "row": row}, str(exc))
+        return {"line": line, "key": key, "fields": fields, "source_ts": self.source_ts}

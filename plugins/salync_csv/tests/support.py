@@ -54,3 +54,9 @@ def dead_letters(engine: Engine) -> list[tuple[str, str]]:
 def products(engine: Engine) -> dict[str, dict[str, Any]]:
     """Live products by reference."""
     return {r["ref"]: r for r in engine.records("product")}
+
+
+def tombstoned(engine: Engine) -> set[str]:
+    """References of deleted products."""
+    everything = {r["ref"] for r in engine.records("product", deleted=True)}
+    return everything - set(products(engine))

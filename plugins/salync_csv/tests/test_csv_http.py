@@ -69,6 +69,7 @@ async def test_a_csv_url_is_read_and_an_unchanged_one_answers_304(
         (changed,) = await engine.sync()
 
         assert first.ok, first.problems
+        assert unchanged.ok, unchanged.problems
         assert unchanged.stream("rows").pages == 0
         assert export.statuses == Counter({200: 2, 304: 1})
         assert changed.stream("rows").applied.created == 1

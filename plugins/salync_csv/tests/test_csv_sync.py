@@ -14,6 +14,7 @@ from support import (
     dead_letters,
     products,
     replace_keeping_stat,
+    tombstoned,
     write_export,
 )
 
@@ -156,28 +157,33 @@ async def test_rows_missing_from_a_new_full_file_become_tombstones(tmp_path: Pat
         await engine.sync()
         path.write_text(catalog(29), encoding="utf-8")  # SKU-0030 left the export
 
-        (report,) = await engine.sync(reconcile=True)
+        (report,) = await engine.sync()
 
         assert report.ok, report.problems
+        assert report.stream("rows").deleted == 1
         assert len(products(engine)) == 29
-        gone = [
-            r["ref"]
-            for r in engine.records("product", deleted=True)
-            if r["ref"] not in products(engine)
-        ]
-        assert gone == ["SKU-0030"]
+        assert tombstoned(engine) == {"SKU-0030"}
 
 
-async def test_a_row_with_a_bad_value_is_not_taken_for_a_deleted_item(tmp_path: Path) -> None:
+async def test_a_bad_row_that_may_be_an_existing_item_holds_back_the_deletions(
+    tmp_path: Path,
+) -> None:
     path = write_export(tmp_path, catalog(3))
     async with Engine.open(csv_config(tmp_path)) as engine:
         await engine.sync()
-        path.write_text(catalog(3).replace("2.50", "two fifty"), encoding="utf-8")
+        # SKU-0002's cost is unreadable and SKU-0003 left the export
+        path.write_text(catalog(2).replace("2.50", "two fifty"), encoding="utf-8")
 
-        (report,) = await engine.sync(reconcile=True)
+        (report,) = await engine.sync()
 
-        assert set(products(engine)) == {"SKU-0001", "SKU-0002", "SKU-0003"}
         assert report.stream("rows").rejected == 1
+        assert set(products(engine)) == {"SKU-0001", "SKU-0002", "SKU-0003"}
+
+        (reconciled,) = await engine.reconcile()  # a key scan counts the bad row as present
+
+        assert reconciled.ok, reconciled.problems
+        assert set(products(engine)) == {"SKU-0001", "SKU-0002"}
+        assert tombstoned(engine) == {"SKU-0003"}
 
 
 async def test_a_mass_disappearance_is_refused_by_the_guard(tmp_path: Path) -> None:
@@ -186,12 +192,14 @@ async def test_a_mass_disappearance_is_refused_by_the_guard(tmp_path: Path) -> N
         await engine.sync()
         path.write_text(catalog(40), encoding="utf-8")  # a truncated export
 
-        (refused,) = await engine.sync(reconcile=True)
+        (refused,) = await engine.sync()
+        (scan_refused,) = await engine.reconcile()
 
         assert len(products(engine)) == 100
-        assert "would delete 60 of 100 product records" in str(refused.problems)
+        assert "did not send 60 of 100 product records again" in str(refused.problems)
+        assert "would delete 60 of 100 product records" in str(scan_refused.problems)
 
-        (confirmed,) = await engine.sync(reconcile=True, allow_mass_delete=True)
+        (confirmed,) = await engine.sync(full=True, allow_mass_delete=True)
 
         assert confirmed.ok, confirmed.problems
         assert len(products(engine)) == 40
