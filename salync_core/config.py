@@ -10,26 +10,32 @@
     base_url = "https://api2.saleslayer.com/rest/Catalog"
     api_key = "env:SL_API_KEY"      # a literal, "env:VAR", or left out to use the encrypted store
     locale = "en"
-    attributes = ["prod_brand"]     # anything else is a plugin option
+    attributes = ["prod_brand"]     # anything else is an option the platform declares
 
-A mistake names the file, the key and what was expected. Secrets are resolved only when a
-connection is used, so ``salync status`` works without them.
+A mistake names the file, the key and what was expected; a key nobody declares is refused with
+the nearest known one ("did you mean 'push'?"), in every table. A connection's own keys are the
+core's (:data:`CONNECTION_KEYS`) plus the options its platform declares
+(:meth:`Platform.declared_options <salync_core.platform.Platform.declared_options>`), so the
+plugins are loaded to read the file. Secrets are resolved only when a connection is used, so
+``salync status`` works without them.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from attrs import Factory, field, frozen
 
-from salync_core.errors import ConfigError
+from salync_core import plugins
+from salync_core.errors import ConfigError, PolicyError
+from salync_core.hints import did_you_mean, unknown
 from salync_core.http.urls import check_url_security
 from salync_core.models import ENTITY_TYPES
-from salync_core.platform import Limits, Window
+from salync_core.platform import Limits, Option, Platform, Window
 from salync_core.secrets import Secret
 
 CONFIG_FILE = "salync.toml"
@@ -47,6 +53,15 @@ CONNECTION_KEYS = frozenset(
         "retry_attempts",
     }
 )
+"""The keys of every ``[connections.NAME]`` table, whatever its platform."""
+TABLES = {
+    "store": frozenset({"path", "key_file"}),
+    "sync": frozenset({"mass_delete_threshold", "mass_delete_min"}),
+    "connections": frozenset(),
+    "policies": frozenset(),
+}
+"""The top-level tables and the keys of the fixed ones (connections and policies are checked
+against the platforms and the policies)."""
 
 
 @frozen
@@ -124,16 +139,26 @@ def load_config(path: str | Path = CONFIG_FILE) -> Config:
     return parse_config(data, path)
 
 
-def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
-    """Check parsed TOML and build a :class:`Config`."""
+def parse_config(
+    data: Mapping[str, Any],
+    path: Path | None = None,
+    *,
+    platforms: Mapping[str, Platform] | None = None,
+) -> Config:
+    """Check parsed TOML and build a :class:`Config`: every table, every key, every value.
+
+    ``platforms`` are the installed platforms by name (by default the plugin registry's); a
+    connection naming none of them, or a key its platform does not declare, is refused."""
     where = str(path or "<config>")
     base_dir = path.parent if path else Path.cwd()
-    unknown = set(data) - {"store", "connections", "sync", "policies"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown table(s) {', '.join(sorted(unknown))}")
+    for table in data:
+        if table not in TABLES:
+            raise ConfigError(f"{where}: {unknown('table', table, TABLES)}")
     store = _table(data, "store", where)
+    _known_keys(store, TABLES["store"], f"{where}: [store]")
     store_path = base_dir / _string(store, "path", f"{where}: [store]", default="salync.db")
     sync = _table(data, "sync", where)
+    _known_keys(sync, TABLES["sync"], f"{where}: [sync]")
     threshold = sync.get("mass_delete_threshold", 0.10)
     if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
         raise ConfigError(
@@ -142,28 +167,67 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     mass_delete_min = sync.get("mass_delete_min", 10)
     if type(mass_delete_min) is not int or mass_delete_min < 0:
         raise ConfigError(f"{where}: [sync] mass_delete_min: expected a whole number, 0 or more")
+    installed = plugins.platforms() if platforms is None else platforms
     connections = {
-        name: _connection(name, table, f"{where}: [connections.{name}]", base_dir)
+        name: _connection(name, table, f"{where}: [connections.{name}]", installed, base_dir)
         for name, table in _table(data, "connections", where).items()
     }
+    policies = _table(data, "policies", where)
+    _check_policies(policies, connections, where)
     return Config(
         path=path,
         store_path=store_path,
         connections=connections,
         mass_delete_threshold=float(threshold),
         mass_delete_min=mass_delete_min,
-        policies=_table(data, "policies", where),
+        policies=policies,
         key_file=base_dir / _string(store, "key_file", f"{where}: [store]", default=KEY_FILE),
     )
 
 
-def _connection(name: str, table: Any, where: str, directory: Path = Path()) -> ConnectionConfig:
+def _known_keys(table: Mapping[str, Any], known: Collection[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}: {unknown('key', key, known)}")
+
+
+def _check_policies(policies: dict[str, Any], connections: Collection[str], where: str) -> None:
+    """Build the policies once so a mistake in them stops the load, before any mirror opens."""
+    from salync_core.conflicts.policy_set import PolicySet
+
+    try:
+        PolicySet.from_config(policies, connections, plugins.policy_factories())
+    except PolicyError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _platform(table: Mapping[str, Any], where: str, installed: Mapping[str, Platform]) -> Platform:
+    plugin = _string(table, "plugin", where)
+    if plugin not in installed:
+        listing = ", ".join(sorted(installed)) or "none"
+        raise ConfigError(
+            f"{where} plugin: no platform plugin named {plugin!r} is installed"
+            f"{did_you_mean(plugin, installed)} (installed: {listing})"
+        )
+    return installed[plugin]
+
+
+def _connection(
+    name: str,
+    table: Any,
+    where: str,
+    installed: Mapping[str, Platform],
+    directory: Path = Path(),
+) -> ConnectionConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table of connection settings")
     if name in {"local", "host"}:
         raise ConfigError(f"{where}: {name!r} is reserved for edits made by the host app")
     plugin = _string(table, "plugin", where)
-    base_url = _string(table, "base_url", where)
+    platform = _platform(table, where, installed)
+    declared = platform.declared_options()
+    _known_keys(table, CONNECTION_KEYS | declared.keys(), where)
+    base_url = _string(table, "base_url", where, default=platform.default_base_url(table))
     try:
         check_url_security(base_url)
     except Exception as exc:
@@ -188,12 +252,7 @@ def _connection(name: str, table: Any, where: str, directory: Path = Path()) -> 
     attempts = table.get("retry_attempts", 5)
     if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 20:
         raise ConfigError(f"{where} retry_attempts: expected a whole number from 1 to 20")
-    options = {k: v for k, v in table.items() if k not in CONNECTION_KEYS}
-    secrets = {
-        key: _secret_ref(options.pop(key), f"{where} {key}")
-        for key in list(options)
-        if key in {"api_key", "client_secret", "access_token", "refresh_token", "webhook_secret"}
-    }
+    options, secrets = _options(table, declared, where)
     return ConnectionConfig(
         name=name,
         plugin=plugin,
@@ -209,6 +268,32 @@ def _connection(name: str, table: Any, where: str, directory: Path = Path()) -> 
         options=options,
         directory=directory,
     )
+
+
+def _options(
+    table: Mapping[str, Any], declared: Mapping[str, Option], where: str
+) -> tuple[dict[str, Any], dict[str, SecretRef]]:
+    """The platform's options of one connection, checked, and its secrets (to resolve later)."""
+    options: dict[str, Any] = {}
+    secrets: dict[str, SecretRef] = {}
+    for name, option in declared.items():
+        if name in CONNECTION_KEYS:
+            continue
+        if name not in table:
+            if option.required and not option.secret:
+                raise ConfigError(f"{where}: missing required key {name!r} ({option.help})")
+            if option.default is not None and not option.secret:
+                options[name] = option.default
+            continue
+        value = table[name]
+        problem = option.problem(value)
+        if problem is not None:
+            raise ConfigError(f"{where} {name}: {problem}")
+        if option.secret:
+            secrets[name] = _secret_ref(value, f"{where} {name}")
+        else:
+            options[name] = value
+    return options, secrets
 
 
 def _limits(value: Any, where: str) -> Limits:

@@ -11,8 +11,8 @@ maps raw items to canonical :class:`Record` objects, and writes back through
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from attrs import Factory, field, frozen
@@ -178,6 +178,51 @@ class Option:
     secret: bool = False
     required: bool = False
     help: str = ""
+    choices: tuple[Any, ...] = ()
+    """The only values accepted (empty: any value of the right type)."""
+    default: Any = None
+    """Filled into ``ctx.options`` when the file leaves the option out (``None``: left out)."""
+    expected: str = ""
+    """How a message describes a good value (``"a list of field names"``); by default it is
+    built from ``types`` and ``choices``."""
+    check: Callable[[Any], bool] | None = field(default=None, eq=False)
+    """A further test of a value of the right type: list items, the shape of a table."""
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` cannot be this option's value, or ``None`` when it can."""
+        if self.secret:
+            ok = isinstance(value, str) and bool(value)
+            expected = self.expected or 'a string (a literal or "env:VARIABLE")'
+        else:
+            ok = _has_type(value, self.types) and (not self.choices or value in self.choices)
+            ok = ok and (self.check is None or self.check(value))
+            expected = self.expected or _describe(self.types, self.choices)
+        return None if ok else f"expected {expected}, got {value!r}"
+
+
+_TYPE_NAMES = {
+    str: "a string",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+
+
+def _has_type(value: Any, types: tuple[type, ...]) -> bool:
+    """TOML types: ``true`` is no number, and a whole number is a good float."""
+    if isinstance(value, bool):
+        return bool in types
+    if isinstance(value, int) and float in types:
+        return True
+    return isinstance(value, types)
+
+
+def _describe(types: tuple[type, ...], choices: tuple[Any, ...]) -> str:
+    if choices:
+        return "one of " + ", ".join(repr(c) for c in choices)
+    return " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
 
 
 @frozen(kw_only=True)
@@ -214,15 +259,24 @@ class Platform(abc.ABC):
     push_batch_size: ClassVar[int] = 1
     """The largest number of records one :meth:`push` call may carry."""
     secret_options: ClassVar[tuple[str, ...]] = ("api_key",)
-    """Option names that hold secrets: encrypted at rest, never printed."""
+    """Shorthand for secret options that need no other declaration: each name is accepted as
+    ``Option(name, secret=True)`` (``api_key`` by default; ``()`` for a platform without one)."""
     options: ClassVar[tuple[Option, ...]] = ()
-    """The connection settings this platform accepts beyond the core's (see :class:`Option`)."""
+    """The connection settings this platform accepts beyond the core's (see :class:`Option`);
+    any other key in its ``[connections.NAME]`` table is refused at load."""
 
     def default_base_url(self, options: Mapping[str, Any]) -> str | None:
         """The base URL of a connection whose table sets none. ``None`` (the default) makes
         ``base_url`` required; a platform that reads files, or whose address is an option of its
         own, returns one (``options`` are the table's raw values)."""
         return None
+
+    def declared_options(self) -> dict[str, Option]:
+        """Every option the platform accepts by name: :attr:`options` and, unless declared
+        there, :attr:`secret_options`."""
+        declared = {name: Option(name, secret=True) for name in self.secret_options}
+        declared.update((option.name, option) for option in self.options)
+        return declared
 
     def for_connection(self, options: Mapping[str, Any]) -> Platform:
         """The platform that serves a connection with these options: ``self``, unless the

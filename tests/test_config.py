@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from salync_core.config import load_config
-from salync_core.errors import ConfigError
+from salync_core.errors import ConfigError, PolicyError
 
 GOOD = """
 [store]
@@ -102,3 +102,119 @@ def test_plain_http_is_allowed_on_loopback(tmp_path: Path) -> None:
 def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="salync init"):
         load_config(tmp_path / "salync.toml")
+
+
+TYPOS = {
+    "top-level": ("[stor]\npath = 'x.db'\n", "unknown table 'stor'; did you mean 'store'?"),
+    "store": ("[store]\npth = 'x.db'\n", r"\[store\]: unknown key 'pth'; did you mean 'path'?"),
+    "sync": (
+        "[sync]\nmass_delete_treshold = 0.5\n",
+        r"\[sync\]: unknown key 'mass_delete_treshold'; did you mean 'mass_delete_threshold'?",
+    ),
+    "push": (
+        "[connections.pim]\nplugin = 'saleslayer'\nbase_url = 'https://x'\npussh = ['product']\n",
+        r"\[connections.pim\]: unknown key 'pussh'; did you mean 'push'?",
+    ),
+    "retry": (
+        "[connections.pim]\nplugin = 'saleslayer'\nbase_url = 'https://x'\nretry_atempts = 1\n",
+        r"\[connections.pim\]: unknown key 'retry_atempts'; did you mean 'retry_attempts'?",
+    ),
+    "rate-limit": (
+        "[connections.pim]\nplugin = 'saleslayer'\nbase_url = 'https://x'\nrate_limit = 'none'\n",
+        r"\[connections.pim\]: unknown key 'rate_limit'; did you mean 'rate_limits'?",
+    ),
+    "plan": (
+        "[connections.inv]\nplugin = 'salync'\nbase_url = 'https://x'\nplna = 'pro'\n",
+        r"\[connections.inv\]: unknown key 'plna'; did you mean 'plan'?",
+    ),
+    "plugin": (
+        "[connections.pim]\nplugin = 'saleslayr'\nbase_url = 'https://x'\n",
+        r"\[connections.pim\] plugin: no platform plugin named 'saleslayr'.*did you mean"
+        " 'saleslayer'?",
+    ),
+    "policy-entity": (
+        "[policies.prodcut]\ntitle = 'manual'\n",
+        r"\[policies.prodcut\]: unknown entity 'prodcut'; did you mean 'product'?",
+    ),
+    "policy-field": (
+        "[policies.product]\ntitel = 'manual'\n",
+        r"\[policies.product\] titel: product has no field 'titel'; did you mean 'title'?",
+    ),
+    "policy-name": (
+        "[policies]\ndefault = 'last_writer_wn'\n",
+        r"\[policies\] default: unknown policy 'last_writer_wn'; did you mean 'last_writer_wins'?",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), TYPOS.values(), ids=TYPOS.keys())
+def test_a_typo_anywhere_is_refused_with_a_hint(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises((ConfigError, PolicyError), match=message) as error:
+        load_config(path)
+    assert str(path) in str(error.value)
+
+
+BAD_VALUES = {
+    "plan": ("salync", "plan = 'starter'", r"plan: expected one of 'growth', 'pro', got 'starter'"),
+    "attributes": (
+        "saleslayer",
+        "attributes = 5",
+        r"attributes: expected a list of field names or \"\*\", got 5",
+    ),
+    "variant-options": (
+        "saleslayer",
+        "variant_options = ['frmt_size']",
+        r"variant_options: expected a table .*got \['frmt_size'\]",
+    ),
+    "locale": ("saleslayer", "locale = 3", r"locale: expected a non-empty string, got 3"),
+    "secret": ("saleslayer", "api_key = 12", r"api_key: expected a string"),
+}
+
+
+@pytest.mark.parametrize(("plugin", "line", "message"), BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_a_plugin_option_of_the_wrong_type_names_file_table_and_key(
+    tmp_path: Path, plugin: str, line: str, message: str
+) -> None:
+    path = write(
+        tmp_path, f"[connections.c]\nplugin = '{plugin}'\nbase_url = 'https://x'\n{line}\n"
+    )
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(path)
+    assert f"{path}: [connections.c]" in str(error.value)
+
+
+def test_the_built_in_platforms_options_load(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+[sync]
+mass_delete_threshold = 0.2
+mass_delete_min = 5
+
+[connections.pim]
+plugin = "saleslayer"
+base_url = "https://x"
+api_key = "k"
+locale = "es"
+attributes = "*"
+variant_options = { frmt_size = "size" }
+
+[connections.inv]
+plugin = "salync"
+base_url = "https://y"
+api_key = "env:INV_KEY"
+plan = "pro"
+push = ["product"]
+retry_attempts = 3
+rate_limits = "none"
+""",
+        )
+    )
+    assert config.connection("pim").options == {
+        "attributes": "*",
+        "variant_options": {"frmt_size": "size"},
+    }
+    assert config.connection("inv").options == {"plan": "pro"}
+    assert set(config.connection("inv").secrets) == {"api_key"}

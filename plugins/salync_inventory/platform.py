@@ -30,6 +30,7 @@ from salync_core.errors import ConfigError
 from salync_core.platform import (
     ConnectionContext,
     Limits,
+    Option,
     Outbound,
     Page,
     Platform,
@@ -74,6 +75,14 @@ class SalyncPlatform(Platform):
         _stream("listings", "listing"),
     )
     push_batch_size: ClassVar[int] = 1
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "plan",
+            choices=tuple(PLANS),
+            default="growth",
+            help="the account's plan, which sets the request limits (Starter has no API)",
+        ),
+    )
 
     def limits(self, options: Mapping[str, Any]) -> Limits:
         """The plan's limits (option ``plan``: ``growth``, the default, or ``pro``)."""

@@ -88,7 +88,25 @@ class SalesLayerPlatform(Platform):
             covered_by="products",
         ),
     )
-    options: ClassVar[tuple[Option, ...]] = API_118_OPTIONS
+    options: ClassVar[tuple[Option, ...]] = (
+        Option(
+            "attributes",
+            types=(list, str),
+            expected='a list of field names or "*"',
+            check=lambda v: (
+                v == "*" or (isinstance(v, list) and all(isinstance(f, str) for f in v))
+            ),
+            help='extra fields to read into a record\'s attributes; "*" reads every field',
+        ),
+        Option(
+            "variant_options",
+            types=(dict,),
+            expected='a table of variant field = option name, like { frmt_size = "size" }',
+            check=lambda v: all(isinstance(n, str) and n for n in v.values()),
+            help="variant fields that are options (size, colour), each with its option name",
+        ),
+        *API_118_OPTIONS,
+    )
 
     def for_connection(self, options: Mapping[str, Any]) -> Platform:
         """API 1.18 connectors for a connection with ``api = "1.18"``; 2.0 otherwise."""

@@ -25,6 +25,7 @@ import attrs
 
 from salync_core.conflicts.policies import LOCAL, LastWriterWins, Owner, Policy
 from salync_core.errors import PolicyError
+from salync_core.hints import did_you_mean
 from salync_core.models import ENTITY_TYPES
 
 
@@ -78,7 +79,8 @@ class PolicySet:
             where = f"[policies.{entity}]"
             if entity not in ENTITY_TYPES:
                 raise PolicyError(
-                    f"{where}: unknown entity {entity!r} (known: {_names(ENTITY_TYPES)})"
+                    f"{where}: unknown entity {entity!r}{did_you_mean(entity, ENTITY_TYPES)} "
+                    f"(known: {_names(ENTITY_TYPES)})"
                 )
             if not isinstance(table, dict):
                 raise PolicyError(f"{where}: expected a table of field policies")
@@ -88,7 +90,8 @@ class PolicySet:
                     entities[entity] = build.policy(spec, f"{where} default")
                 elif field not in field_names:
                     raise PolicyError(
-                        f"{where} {field}: {entity} has no field {field!r} "
+                        f"{where} {field}: {entity} has no field {field!r}"
+                        f"{did_you_mean(field, field_names)} "
                         f"(fields: {_names(field_names)})"
                     )
                 else:
@@ -105,7 +108,10 @@ class _Builder:
         name, kwargs = self._parse(spec, where)
         factory = self.factories.get(name)
         if factory is None:
-            raise PolicyError(f"{where}: unknown policy {name!r} (known: {_names(self.factories)})")
+            raise PolicyError(
+                f"{where}: unknown policy {name!r}{did_you_mean(name, self.factories)} "
+                f"(known: {_names(self.factories)})"
+            )
         try:
             policy = factory(**kwargs)
         except PolicyError as exc:

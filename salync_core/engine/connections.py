@@ -43,7 +43,8 @@ def resolve_options(
     """Plugin options with secrets filled in: from the file or environment, else the store
     (the store first for tokens a platform rotates)."""
     options: dict[str, Any] = dict(config.options)
-    for name in {*platform.secret_options, *config.secrets, *stored}:
+    declared = {n for n, option in platform.declared_options().items() if option.secret}
+    for name in {*declared, *config.secrets, *stored}:
         ref = config.secrets.get(name)
         if name in ROTATING and name in stored:
             options[name] = stored[name]

@@ -364,9 +364,7 @@ class Engine:
         """The change log after ``since``, oldest first; with ``follow``, wait for more forever."""
         position = since
         while True:
-            rows = await self.store.run(
-                local.read_changes, self.store.conn, position, batch, entity
-            )
+            rows = await self.store.run_read(local.read_changes, position, batch, entity)
             for change in rows:
                 yield change
             if rows:
@@ -393,10 +391,10 @@ class Engine:
 
     def conflicts(self, status: str | None = "open") -> list[conflict_ops.Conflict]:
         """Conflicts (open ones by default), oldest first."""
-        return conflict_ops.list_conflicts(self.store.conn, status)
+        return conflict_ops.list_conflicts(self.store.reader, status)
 
     def conflict(self, conflict_id: int) -> conflict_ops.Conflict:
-        return conflict_ops.get_conflict(self.store.conn, conflict_id)
+        return conflict_ops.get_conflict(self.store.reader, conflict_id)
 
     async def resolve_conflict(
         self, conflict_id: int, *, take: str | None = None, value: Any = MISSING
@@ -407,17 +405,17 @@ class Engine:
 
     def explain(self, entity: str, key: str) -> dict[str, Any]:
         """Field by field: value, origin, source time, the rule that decided, who holds what."""
-        return conflict_ops.explain(self.store.conn, self.policies, entity, key)
+        return conflict_ops.explain(self.store.reader, self.policies, entity, key)
 
     # reading the mirror ---------------------------------------------------------------
 
     def records(self, entity: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every record of ``entity`` as ``{"ref": key, **fields}`` (tombstoned ones on request)."""
-        return iter_records(self.store.conn, entity, deleted=deleted)
+        return iter_records(self.store.reader, entity, deleted=deleted)
 
     def get(self, entity: str, key: str) -> Any | None:
         """The canonical model of one live record, or ``None``."""
-        fields = get_fields(self.store.conn, entity, key)
+        fields = get_fields(self.store.reader, entity, key)
         return None if fields is None else from_fields(entity, key, fields)
 
 

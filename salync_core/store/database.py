@@ -1,9 +1,11 @@
 """Opening the mirror: one SQLite file in WAL mode, migrated, with write transactions that
-take the write lock up front and hand out change-log sequence numbers."""
+take the write lock up front and hand out change-log sequence numbers, and a read-only
+connection of its own for reads, which WAL lets run while a write is in progress."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -54,19 +56,50 @@ class Transaction:
 
 
 class Store:
-    """The SQLite mirror. One connection; callers take turns through :meth:`run`, which runs
-    blocking work in a worker thread so page writes overlap with fetching the next page."""
+    """The SQLite mirror. One writing connection, :attr:`conn`; callers take turns through
+    :meth:`run`, which runs blocking work in a worker thread so page writes overlap with
+    fetching the next page. Reads go through :attr:`reader` (or :meth:`run_read`): they see
+    the last committed state, never a write in progress, and never wait for one.
 
-    def __init__(self, path: Path | str) -> None:
+    The file is created readable by its owner only (0600, like the key file); SQLite gives its
+    ``-wal`` and ``-shm`` files the same mode. With ``create=False`` a missing file is a
+    :class:`StoreError` rather than a new, empty mirror (``salync status`` on a mistyped path).
+    """
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise StoreError(
+                f"{self.path}: no mirror here; check [store] path in salync.toml "
+                "(`salync sync` creates the mirror)"
+            )
         try:
+            _create_private(self.path)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the mirror: {exc}") from exc
         self.db = Database(conn)
         self.conn = conn
         self._configure()
         self._limiter = anyio.CapacityLimiter(1)
+        self._read_limiter = anyio.CapacityLimiter(1)
+        self._reader: sqlite3.Connection | None = None
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The read-only connection (opened on first use), never the writer's: under WAL it
+        reads the last committed state even while :attr:`conn` holds a write transaction."""
+        if self._reader is None:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            try:
+                reader = sqlite3.connect(
+                    uri, uri=True, check_same_thread=False, isolation_level=None
+                )
+                reader.execute("PRAGMA busy_timeout = 10000")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot open the mirror to read: {exc}") from exc
+            self._reader = reader
+        return self._reader
 
     def _configure(self) -> None:
         try:
@@ -90,6 +123,9 @@ class Store:
         return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0])
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self.conn.close()
 
     @contextlib.contextmanager
@@ -114,3 +150,18 @@ class Store:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the store's worker thread, one call at a time."""
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(reader, *args)`` in a thread of its own: a read never queues behind a
+        write (:meth:`run`) and never sees one in progress."""
+        return await anyio.to_thread.run_sync(fn, self.reader, *args, limiter=self._read_limiter)
+
+
+def _create_private(path: Path) -> None:
+    """Create the mirror's file with mode 0600 before SQLite opens it (SQLite would create it
+    0644); an existing file is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
