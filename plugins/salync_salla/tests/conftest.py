@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ async def salla() -> AsyncIterator[SallaEmulator]:
         client_secret=CLIENT_SECRET,
         time_scale=SCALE,
         quantity_delay=120.0,
+        start=datetime.now(UTC) - timedelta(days=1),  # scaled time runs ahead: start behind
     )
     async with emulator.running():
         yield emulator

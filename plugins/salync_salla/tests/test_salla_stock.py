@@ -1,0 +1,92 @@
+"""Stock pushed to Salla through the queued bulk call: applied minutes later, converging with
+no echo, whether the next read comes before or after Salla applies it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from salync_salla.emulator import SallaEmulator
+from test_salla_oauth import install
+
+from salync_core import Engine
+
+pytestmark = pytest.mark.anyio
+BULK = "POST /admin/v2/products/quantities/bulk"
+
+
+def simple_sku(salla: SallaEmulator) -> str:
+    return next(p["sku"] for p in salla.store.products.values() if p["sku"] and not p["skus"])
+
+
+def variant_sku(salla: SallaEmulator) -> str:
+    return next(p["skus"][0]["sku"] for p in salla.store.products.values() if p["skus"])
+
+
+async def changes_of(engine: Engine, key: str) -> list[str]:
+    return [c.origin async for c in engine.changes(entity="stock_level") if c.key == key]
+
+
+async def test_a_stock_push_is_acknowledged_once_salla_shows_it_and_reads_back_as_no_change(
+    salla: SallaEmulator, shop_config: Callable[..., Path]
+) -> None:
+    product, variant = simple_sku(salla), variant_sku(salla)
+    async with Engine.open(shop_config(push=["stock_level"])) as engine:
+        await install(engine, salla)
+        await engine.sync("shop", ["products"], push=False)
+        for sku, units in ((product, 77), (variant, 5)):
+            await engine.upsert("stock_level", f"{sku}@default", {"sku": sku, "on_hand": units})
+
+        (report,) = await engine.push("shop")
+
+        assert report.pushed == 2, report.problems
+        assert salla.stats.by_route[BULK] == 1  # one call carried both lines
+        assert salla.quantity_of(product) == 77
+        assert salla.quantity_of(variant) == 5
+        (again,) = await engine.sync("shop", ["products"], push=False)
+        (nothing,) = await engine.push("shop")
+        assert again.ok, again.problems
+        assert await changes_of(engine, f"{product}@default") == [
+            "shop",
+            "local",
+        ]  # read, edited; no echo
+        assert engine.conflicts() == []
+        assert nothing.pushed == 0
+        assert salla.stats.by_route[BULK] == 1
+
+
+async def test_a_read_before_salla_applies_the_queued_write_never_reverts_the_mirror(
+    salla: SallaEmulator, shop_config: Callable[..., Path]
+) -> None:
+    salla.store.quantity_delay = 86400.0  # Salla's queue is slow today: applied by hand below
+    sku = simple_sku(salla)
+    key = f"{sku}@default"
+    old = salla.quantity_of(sku)
+    random.seed(7)  # the outbox's retry jitter, so the number of inline retries is fixed
+    async with Engine.open(shop_config(push=["stock_level"], queue_wait=0)) as engine:
+        await install(engine, salla)
+        await engine.sync("shop", ["products"], push=False)
+        await engine.upsert("stock_level", key, {"sku": sku, "on_hand": old + 40})
+
+        (queued,) = await engine.push("shop")
+        (stale,) = await engine.sync("shop", ["products"], push=False)
+
+        assert (queued.pushed, queued.push_failed) == (0, 0)  # sent, waiting for Salla
+        assert stale.ok, stale.problems
+        assert salla.quantity_of(sku) == old  # Salla still shows the old quantity ...
+        assert engine.get("stock_level", key).on_hand == old + 40  # ... the mirror keeps ours
+        sent = salla.stats.by_route[BULK]
+
+        salla.apply_queued()
+        (applied,) = await engine.sync("shop", ["products"], push=False)
+        engine.store.conn.execute("UPDATE outbox SET next_attempt_at = 0")  # its retry is due
+        (settled,) = await engine.push("shop")
+
+        assert applied.ok, applied.problems
+        assert settled.pushed == 1, settled.problems
+        assert salla.stats.by_route[BULK] == sent  # acknowledged by reading, not re-sent
+        assert salla.quantity_of(sku) == old + 40
+        assert await changes_of(engine, key) == ["shop", "local"]
+        assert engine.conflicts() == []
