@@ -32,9 +32,9 @@ SALYNC = [sys.executable, "-m", "salync_core"]
 @pytest.fixture(scope="module")
 def slow_emulator() -> Iterator[str]:
     """`salync emulate saleslayer` in its own process, answering every request after 0.3 s."""
+    command = [*SALYNC, "emulate", "saleslayer", "--products", "300", "--no-rate-limit"]
     process = subprocess.Popen(
-        [*SALYNC, "emulate", "saleslayer", "--products", "300", "--api-key", SL_KEY]
-        + ["--no-rate-limit"],
+        [*command, "--api-key", SL_KEY],
         stdout=subprocess.PIPE,
         text=True,
     )

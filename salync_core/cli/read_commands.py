@@ -15,6 +15,7 @@ from salync_core.config import Config, load_config
 from salync_core.models import ENTITY_TYPES
 from salync_core.store import Store
 from salync_core.store.reading import iter_records
+from salync_core.store.status import check_integrity
 from salync_core.store.status import status as read_status
 
 
@@ -33,8 +34,10 @@ def open_store(config_path: str) -> Iterator[tuple[Config, Store]]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def status(config_path: str, as_json: bool) -> None:
-    """What the mirror holds and how each connection's last run went."""
+    """What the mirror holds and how each connection's last run went (after a quick integrity
+    check of the file, which says what to do if it is damaged)."""
     with open_store(config_path) as (config, store):
+        check_integrity(store.conn, store.path)
         data = read_status(store.conn, list(config.connections))
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

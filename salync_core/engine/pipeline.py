@@ -11,6 +11,7 @@ nothing logged twice.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any, Protocol
 
 import anyio
@@ -23,9 +24,16 @@ from salync_core.engine.connections import LiveConnection
 from salync_core.engine.mapping import map_items
 from salync_core.engine.report import Problem, RunReport
 from salync_core.engine.sweep import DeletionGuard, tombstone_unseen
-from salync_core.errors import BadResponseError, Fatal, QuotaExhausted, SalyncError, TransportError
+from salync_core.errors import (
+    BadResponseError,
+    Fatal,
+    QuotaExhausted,
+    SalyncError,
+    TransportError,
+    UnreachableError,
+)
 from salync_core.platform import Page, Record, Stream
-from salync_core.store import Store, Transaction
+from salync_core.store import Store, Transaction, failures
 from salync_core.store.mirror import ApplyStats, apply_deletions, apply_records
 from salync_core.store.operations import add_dead_letters, add_usage, set_cursor
 
@@ -164,10 +172,7 @@ async def sync_stream(
                 try:
                     stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
                 except Exception as exc:  # a bug or a broken store: stop this stream, say so
-                    logger.exception(
-                        "%s/%s: applying a page failed", work.live.name, work.stream.name
-                    )
-                    message = f"internal error applying a page: {type(exc).__name__}: {exc}"
+                    message = _apply_failure(store, work, exc)
                     report.problems.append(
                         Problem(work.live.name, work.stream.name, message, item.page.ref, True)
                     )
@@ -194,20 +199,33 @@ async def sync_stream(
                     progress.page_done(
                         work.live.name, work.stream.name, len(item.page.items), item.page.total
                     )
-        tg.cancel_scope.cancel()
+            tg.cancel_scope.cancel()  # stop the producer before its stream closes under it
     return last_cursor, completed and full
+
+
+def _apply_failure(store: Store, work: PageWork, exc: Exception) -> str:
+    """One line for a page that could not be applied (its transaction rolled back)."""
+    where = f"{work.live.name}/{work.stream.name}"
+    if isinstance(exc, sqlite3.Error):
+        logger.debug("%s: applying a page failed", where, exc_info=True)
+        return failures.describe(store.path, exc)
+    logger.exception("%s: applying a page failed", where)
+    return f"internal error applying a page: {type(exc).__name__}: {exc}"
 
 
 async def _produce(work: PageWork, cursor: Any, send: MemoryObjectSendStream[_Item]) -> None:
     """Fetch and map pages; the page being written meanwhile waits in the worker thread."""
     async with send:
         try:
-            async for page in work.live.platform.fetch(work.live.ctx, work.stream, cursor):
-                await send.send(map_page(work, page))
-        except (SalyncError, QuotaExhausted) as exc:
-            await send.send(("error", exc))
-        else:
-            await send.send(("done", None))
+            try:
+                async for page in work.live.platform.fetch(work.live.ctx, work.stream, cursor):
+                    await send.send(map_page(work, page))
+            except (SalyncError, QuotaExhausted) as exc:
+                await send.send(("error", exc))
+            else:
+                await send.send(("done", None))
+        except anyio.BrokenResourceError:
+            return  # the consumer stopped (a page failed to apply) and reports why
 
 
 async def _record_end(
@@ -219,7 +237,7 @@ async def _record_end(
         report.paused_until = exc.resume_at.isoformat()
         return
     page = exc.url if isinstance(exc, TransportError) else ""
-    fatal = isinstance(exc, Fatal)
+    fatal = isinstance(exc, Fatal | UnreachableError)  # the other streams share the host
     report.problems.append(Problem(work.live.name, work.stream.name, str(exc), page, fatal))
     if isinstance(exc, BadResponseError):
         await store.run(_dead_letter_body, store, work, page, exc)

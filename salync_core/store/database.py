@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import orjson
 from sqlite_utils import Database
 
 from salync_core.errors import StoreError
+from salync_core.store import failures
 from salync_core.store.migrations import core
 
 T = TypeVar("T")
@@ -80,6 +82,7 @@ class Store:
             raise StoreError(f"{self.path}: cannot open the mirror: {exc}") from exc
         self.db = Database(conn)
         self.conn = conn
+        self._working = threading.Lock()
         self._configure()
         self._limiter = anyio.CapacityLimiter(1)
         self._read_limiter = anyio.CapacityLimiter(1)
@@ -95,7 +98,7 @@ class Store:
                 reader = sqlite3.connect(
                     uri, uri=True, check_same_thread=False, isolation_level=None
                 )
-                reader.execute("PRAGMA busy_timeout = 10000")
+                reader.execute(f"PRAGMA busy_timeout = {failures.busy_timeout_ms()}")
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot open the mirror to read: {exc}") from exc
             self._reader = reader
@@ -108,7 +111,7 @@ class Store:
             for pragma in (
                 "synchronous = NORMAL",
                 "foreign_keys = ON",
-                "busy_timeout = 10000",
+                f"busy_timeout = {failures.busy_timeout_ms()}",
                 "temp_store = MEMORY",
                 "cache_size = -32768",
                 "wal_autocheckpoint = 8192",
@@ -116,6 +119,8 @@ class Store:
                 self.conn.execute(f"PRAGMA {pragma}")
             core.apply(self.db)
         except sqlite3.DatabaseError as exc:
+            if failures.kind(exc) != "other":
+                raise StoreError(failures.describe(self.path, exc)) from exc
             raise StoreError(f"{self.path}: not a usable Salync mirror: {exc}") from exc
 
     @property
@@ -123,6 +128,12 @@ class Store:
         return str(self.conn.execute("PRAGMA journal_mode").fetchone()[0])
 
     def close(self) -> None:
+        """Close both connections, after the worker thread's call in progress (if any) ends:
+        closing a connection under a running ``executemany`` crashes the process."""
+        with self._working:
+            self._close()
+
+    def _close(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -137,7 +148,8 @@ class Store:
             yield txn
             txn._save_seq()
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite already rolled back after a full disk
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
@@ -149,7 +161,11 @@ class Store:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the store's worker thread, one call at a time."""
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(self._locked, fn, *args, limiter=self._limiter)
+
+    def _locked(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._working:
+            return fn(*args)
 
     async def run_read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(reader, *args)`` in a thread of its own: a read never queues behind a
