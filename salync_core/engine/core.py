@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,7 +36,7 @@ from salync_core.engine.sweep import DeletionGuard
 from salync_core.errors import Fatal, SalyncError
 from salync_core.platform import Stream
 from salync_core.secrets import Secret, SecretBox
-from salync_core.store import Store, credentials
+from salync_core.store import Store, credentials, failures
 from salync_core.store.credentials import StoredTokens
 from salync_core.store.operations import (
     add_usage,
@@ -75,7 +76,8 @@ class Engine:
             yield engine
         finally:
             if engine is not None:
-                await engine.aclose()
+                with anyio.CancelScope(shield=True):  # cancelled or not, close the clients
+                    await engine.aclose()
             store.close()
 
     async def aclose(self) -> None:
@@ -116,9 +118,11 @@ class Engine:
         reconcile: bool = False,
         allow_mass_delete: bool = False,
         progress: Progress | None = None,
+        push: bool = True,
     ) -> list[RunReport]:
         """Sync connections (all by default): fetch, map, resolve and apply page by page from
-        each; then push to each connection that takes pushes what it lacks."""
+        each; then (unless ``push=False``) push to each connection that takes pushes what it
+        lacks."""
         names = self._names(connections)
         reports = [
             await self._run(
@@ -132,7 +136,7 @@ class Engine:
             )
             for name in names
         ]
-        return reports + await self.push(names)
+        return reports + (await self.push(names) if push else [])
 
     async def push(self, connections: str | Sequence[str] | None = None) -> list[RunReport]:
         """Deliver the changes each connection lacks (those with ``push`` configured)."""
@@ -213,17 +217,33 @@ class Engine:
                 await push_connection(self.store, live, self.policies, report)
         except SalyncError as exc:
             report.problems.append(Problem(name, "", str(exc), fatal=isinstance(exc, Fatal)))
+        except sqlite3.Error as exc:  # the mirror itself failed: say what to do
+            logger.debug("%s: %s run failed", name, kind, exc_info=True)
+            message = failures.describe(self.store.path, exc)
+            report.problems.append(Problem(name, "", message, fatal=True))
+        except anyio.get_cancelled_exc_class():
+            report.cancelled = True  # Ctrl-C, SIGTERM or a host's cancel scope
+            raise
         except Exception as exc:  # a bug: report it plainly, keep the traceback in the log
             logger.exception("%s: %s run failed", name, kind)
             message = f"internal error: {type(exc).__name__}: {exc}"
             report.problems.append(Problem(name, "", message, fatal=True))
         finally:
-            report.seconds = time.monotonic() - started
+            with anyio.CancelScope(shield=True):  # a cancelled run is still recorded
+                await self._close_run(run_id, report, live, started)
+        return report
+
+    async def _close_run(
+        self, run_id: int, report: RunReport, live: LiveConnection | None, started: float
+    ) -> None:
+        report.seconds = time.monotonic() - started
+        error = "; ".join(str(p) for p in report.problems) or None
+        try:
             if live is not None:
                 report.requests += await self._flush_usage(live)
-            error = "; ".join(str(p) for p in report.problems) or None
             await self.store.run(self._finish, run_id, report, error)
-        return report
+        except sqlite3.Error:  # already reported, or the run is shown as interrupted
+            logger.debug("%s: recording the run failed", report.connection, exc_info=True)
 
     def _finish(self, run_id: int, report: RunReport, error: str | None) -> None:
         finish_run(self.store.conn, run_id, report.status, report.as_json(), error)
