@@ -75,6 +75,10 @@ DELETED = "X"
 PROBLEM_TYPE = "https://api2.saleslayer.com/errors/"
 QUERY_CACHE_SIZE = 64
 _SINCE = re.compile(r"(?P<field>\w+_modify) (?P<op>ge|gt) (?P<value>'?[0-9T:.+Z-]+'?)")
+_KEYSET = re.compile(
+    r"(?:(?P<since>(?P<field>\w+_modify) (?:ge|gt) '?[0-9T:.+Z-]+'?) and )?"
+    r"(?P<id>\w+_id) gt (?P<after>\d+)"
+)
 
 # Entities -----------------------------------------------------------------------------------
 
@@ -412,6 +416,39 @@ class SalesLayerEmulator(Emulator):
         self._tables[collection].records[record_id][field_name] = value
         self._changed()
 
+    def delete(self, collection: str, record_id: int) -> bool:
+        """Delete a live record as ``DELETE /{collection}({id})`` would (a product takes its
+        variants along); returns whether it was live. For tests and hooks that change the
+        catalog while a client pages through it."""
+        entity = _ENTITIES_BY_NAME[collection]
+        record = self._tables[collection].live(record_id)
+        if record is not None:
+            self._delete_record(entity, record)
+        return record is not None
+
+    def edit(self, collection: str, record_id: int, changes: Mapping[str, Any]) -> bool:
+        """Store ``changes`` (values as the API stores them, unchecked) in a live record and
+        stamp its modification time, as a ``PATCH`` would; returns whether it was live."""
+        table = self._tables[collection]
+        record = table.live(record_id)
+        if record is not None:
+            record.update(copy.deepcopy(dict(changes)))
+            record[table.entity.modify_field] = self._now()
+            table.touched(record)
+            self._changed()
+        return record is not None
+
+    def live_refs(self, collection: str) -> set[str]:
+        """References of the live records of ``collection``."""
+        return set(self._tables[collection].live_refs)
+
+    def live_ids(self, collection: str) -> list[int]:
+        """Ids of the live records of ``collection``, ascending."""
+        return sorted(
+            r[self._tables[collection].entity.id_field]
+            for r in self._tables[collection].live_records()
+        )
+
     def summary(self) -> dict[str, dict[str, int]]:
         """Live and deleted record counts per entity."""
         counts = {}
@@ -542,22 +579,65 @@ class SalesLayerEmulator(Emulator):
     def _matching_ids(self, entity: Entity, query: _Query) -> list[int]:
         """Ids of the live records matching ``$filter`` in ``$orderby`` order (id order by
         default). Cached per query until the next write, so paging through a filtered
-        listing evaluates the filter once rather than once per page."""
+        listing evaluates the filter once rather than once per page; a keyset page (``…
+        and prod_id gt 300`` in id order) slices the cached ids of the query without its
+        id bound, so paging by key costs no more than paging by ``$skip``."""
+        keyset = self._keyset(entity, query)
+        if keyset is not None:
+            since, after = keyset
+            ids = self._cached(
+                (entity.name, since, "", None), lambda: self._ids_since(entity, since)
+            )
+            return ids[bisect.bisect_right(ids, after) :]
         key = (entity.name, query.filter_text, query.orderby_text, query.culture)
+        return self._cached(key, lambda: self._searched(entity, query))
+
+    def _cached(
+        self, key: tuple[str, str, str, str | None], compute: Callable[[], list[int]]
+    ) -> list[int]:
         ids = self._query_cache.get(key)
         if ids is None:
-            ids = self._changed_since(entity, query)
-            ids = self._evaluate(entity, query) if ids is None else ids
+            ids = compute()
             if len(self._query_cache) >= QUERY_CACHE_SIZE:
                 del self._query_cache[next(iter(self._query_cache))]
             self._query_cache[key] = ids
         return ids
 
-    def _changed_since(self, entity: Entity, query: _Query) -> list[int] | None:
+    def _searched(self, entity: Entity, query: _Query) -> list[int]:
+        ids = None
+        if _SINCE.fullmatch(query.filter_text or "") and _in_id_order(entity, query):
+            ids = self._changed_since(entity, query.filter_text)
+        return self._evaluate(entity, query) if ids is None else ids
+
+    def _keyset(self, entity: Entity, query: _Query) -> tuple[str, int] | None:
+        """``("prod_modify ge T", 300)`` for the keyset query a sync client sends
+        (``[X_modify ge|gt T and ]X_id gt N`` in id order), else ``None``."""
+        match = _KEYSET.fullmatch(query.filter_text or "")
+        if match is None or match["id"] != entity.id_field or not _in_id_order(entity, query):
+            return None
+        if match["field"] not in (None, entity.modify_field):
+            return None
+        since = match["since"] or ""
+        return since, int(match["after"])
+
+    def _ids_since(self, entity: Entity, since: str) -> list[int]:
+        """Live ids in id order, of records changed since ``since`` (all when it is empty)."""
+        if not since:
+            return sorted(r[entity.id_field] for r in self._tables[entity.name].live_records())
+        ids = self._changed_since(entity, since)
+        if ids is None:  # an unreadable moment: let the full evaluation report it
+            ids = self._evaluate(entity, self._parsed_filter(entity, since))
+        return ids
+
+    def _parsed_filter(self, entity: Entity, text: str) -> _Query:
+        matches = parse_filter(text, entity.kinds, None)
+        return _Query(None, {}, text, matches, "", (), None, PAGE_LIMIT, 0)
+
+    def _changed_since(self, entity: Entity, filter_text: str) -> list[int] | None:
         """The incremental query every sync client sends (``X_modify ge|gt T`` in id order),
         answered from the table's modification index instead of a scan of the catalog."""
-        match = _SINCE.fullmatch(query.filter_text or "")
-        if match is None or query.order or match["field"] != entity.modify_field:
+        match = _SINCE.fullmatch(filter_text)
+        if match is None or match["field"] != entity.modify_field:
             return None
         try:
             moment = instant(match["value"].strip("'")) or ""
@@ -701,7 +781,10 @@ class SalesLayerEmulator(Emulator):
         return web.Response(status=204)
 
     async def _delete(self, request: web.Request, entity: Entity) -> web.Response:
-        record = self._live_or_404(request, entity)
+        self._delete_record(entity, self._live_or_404(request, entity))
+        return web.Response(status=204)
+
+    def _delete_record(self, entity: Entity, record: Record) -> None:
         now = self._now()
         self._tables[entity.name].mark_deleted(record, now)
         if entity is PRODUCTS:
@@ -711,7 +794,6 @@ class SalesLayerEmulator(Emulator):
                 if variant is not None:
                     variants.mark_deleted(variant, now)
         self._changed()
-        return web.Response(status=204)
 
     def _now(self) -> str:
         return format_timestamp(self.clock.time())
@@ -896,6 +978,14 @@ class SalesLayerEmulator(Emulator):
 
     async def _admin_summary(self, request: web.Request) -> web.Response:
         return json_response(self.summary())
+
+
+def _in_id_order(entity: Entity, query: _Query) -> bool:
+    """No ``$orderby`` (id order is the default) or ``$orderby=<id field> [asc]``."""
+    if not query.order:
+        return True
+    (key, *rest) = query.order
+    return not rest and key.field == entity.id_field and not key.descending
 
 
 def _navigations(entity: Entity) -> dict[str, Mapping[str, Field]]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from salync_core.errors import BadResponseError, ConfigError, NotFoundError, RejectedError
+from salync_core.http import Response
 from salync_core.platform import (
     ConnectionContext,
     Credentials,
@@ -133,31 +134,42 @@ class SalesLayerPlatform(Platform):
     async def fetch(
         self, ctx: ConnectionContext, stream: Stream, cursor: Any
     ) -> AsyncIterator[Page]:
+        """A pass pages *by key*: ``$orderby=prod_id`` and ``prod_id gt <last id read>``, so an
+        item deleted (or no longer matching) while the pass runs cannot shift a later one out
+        of reach, as ``$skip`` would (issue 7). An item edited during the pass is read by the
+        next one: its new ``prod_modify`` is after the pass start, which is fixed by the
+        server's ``Date`` at the first page. The cursor keeps the last id, so a stopped sync
+        resumes after the last committed page."""
+        resource = RESOURCES[stream.name]
         state = WatermarkCursor.from_json(cursor)
-        if state.in_progress and state.next:
-            url, params = state.next, None
-        else:
-            url, params = RESOURCES[stream.name].path, self._query(ctx, stream, state.since)
+        after = _resume_after(state)
+        total: int | None = None
         while True:
-            data, response = await ctx.http.get_json(url, params=params, headers=_headers(ctx))
-            items, next_link, total = _envelope(data, response.body, ctx.name, response.url)
+            params = self._query(ctx, stream, state.since, after)
+            data, response = await ctx.http.get_json(
+                resource.path, params=params, headers=_headers(ctx)
+            )
+            items, next_link, count = _envelope(data, response.body, ctx.name, response.url)
+            total = count if total is None else total  # later counts hold only what is left
             state = state.begin(response.server_time or datetime.now(UTC))
             full = state.since is None
-            state = state.advance(next_link)
+            last = _last_id(items, resource, next_link, ctx.name, response)
+            state = state.advance(None if last is None else str(last))
             yield Page(
-                items,
-                state.to_json(),
-                response.url,
-                complete=next_link is None,
-                total=total,
-                full=full,
+                items, state.to_json(), response.url, complete=last is None, total=total, full=full
             )
-            if next_link is None:
+            if last is None:
                 return
-            url, params = next_link, None
+            after = last
 
-    def _query(self, ctx: ConnectionContext, stream: Stream, since: str | None) -> dict[str, str]:
-        params = {"$top": str(PAGE_SIZE)}
+    def _query(
+        self, ctx: ConnectionContext, stream: Stream, since: str | None, after: int | None = None
+    ) -> dict[str, str]:
+        # $orderby and gt/ge/and in $filter are documented for API 2.0 (API-FACTS §2.3:
+        # guides/pagination-and-filtering, guides/filter); whether the real service pages a
+        # filtered, ordered listing by an index on prod_id is not documented [UNVERIFIED].
+        resource = RESOURCES[stream.name]
+        params = {"$top": str(PAGE_SIZE), "$orderby": resource.id_field}
         select = self._select(ctx, stream.name)
         if select:
             params["$select"] = select
@@ -166,8 +178,13 @@ class SalesLayerPlatform(Platform):
             params["$expand"] = (
                 f"Variants($select={variant_select})" if variant_select else "Variants"
             )
+        terms = []
         if since is not None:
-            params["$filter"] = f"{stream.incremental_field} ge {since}"
+            terms.append(f"{stream.incremental_field} ge {since}")
+        if after is not None:
+            terms.append(f"{resource.id_field} gt {after}")
+        if terms:
+            params["$filter"] = " and ".join(terms)
         return params
 
     def _select(self, ctx: ConnectionContext, stream: str) -> str:
@@ -193,29 +210,41 @@ class SalesLayerPlatform(Platform):
     # reconciliation -----------------------------------------------------------------
 
     async def list_keys(self, ctx: ConnectionContext, stream: Stream) -> AsyncIterator[KeyPage]:
+        """Every live key, paged by id like :meth:`fetch`: a scan paged with ``$skip`` would
+        miss a live item whenever another is deleted during the scan, and reconciliation
+        would then tombstone it."""
         resource = RESOURCES[stream.name]
-        url: str | None = resource.path
-        params: dict[str, str] | None = {
-            "$select": f"{resource.id_field},{resource.ref_field}",
-            "$top": str(PAGE_SIZE),
-        }
-        while url is not None:
-            data, response = await ctx.http.get_json(url, params=params, headers=_headers(ctx))
-            items, url, _ = _envelope(data, response.body, ctx.name, response.url)
+        after: int | None = None
+        while True:
+            params = {
+                "$select": f"{resource.id_field},{resource.ref_field}",
+                "$top": str(PAGE_SIZE),
+                "$orderby": resource.id_field,
+            }
+            if after is not None:
+                params["$filter"] = f"{resource.id_field} gt {after}"
+            data, response = await ctx.http.get_json(
+                resource.path, params=params, headers=_headers(ctx)
+            )
+            items, next_link, _ = _envelope(data, response.body, ctx.name, response.url)
             keys = [
                 (str(i[resource.ref_field]), str(i[resource.id_field]))
                 for i in items
                 if isinstance(i, dict) and i.get(resource.ref_field)
             ]
             yield KeyPage(keys, stream.entity)
-            params = None
+            last = _last_id(items, resource, next_link, ctx.name, response)
+            if last is None:
+                return
+            after = last
 
     async def fetch_by_ids(
         self, ctx: ConnectionContext, stream: Stream, external_ids: Sequence[str]
     ) -> AsyncIterator[Page]:
         resource = RESOURCES[stream.name]
-        for start in range(0, len(external_ids), PAGE_SIZE):
-            batch = external_ids[start : start + PAGE_SIZE]
+        ids = [i for i in external_ids if _id_value(i) is not None]  # never filter syntax
+        for start in range(0, len(ids), PAGE_SIZE):
+            batch = ids[start : start + PAGE_SIZE]
             params = self._query(ctx, stream, None)
             params["$filter"] = f"{resource.id_field} in ({','.join(batch)})"
             data, response = await ctx.http.get_json(
@@ -306,6 +335,45 @@ class SalesLayerPlatform(Platform):
         if not items:
             raise NotFoundError(f"{ref} exists and does not", connection=ctx.name, url=response.url)
         return str(items[0][resource.id_field])
+
+
+def _id_value(value: Any) -> int | None:
+    """A Sales Layer id (an integer, or its digits) as an int; ``None`` for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _resume_after(state: WatermarkCursor) -> int | None:
+    """The id a pass in progress continues after; ``None`` starts the pass (again) at the
+    beginning, which is also how a cursor stored by an older version (a ``@nextLink``) is
+    treated: re-reading is harmless, skipping is not."""
+    return _id_value(state.next) if state.in_progress else None
+
+
+def _last_id(
+    items: Sequence[Any],
+    resource: Resource,
+    next_link: str | None,
+    connection: str,
+    response: Response,
+) -> int | None:
+    """The id the next page starts after, or ``None`` when the listing is done: the server
+    linked no next page, or this page was empty."""
+    if next_link is None or not items:
+        return None
+    ids = [_id_value(item.get(resource.id_field)) for item in items if isinstance(item, dict)]
+    usable = [i for i in ids if i is not None]
+    if not usable:
+        raise BadResponseError(
+            f"no item of the page has a usable {resource.id_field} to continue after",
+            body=response.body,
+            connection=connection,
+            url=response.url,
+        )
+    return max(usable)
 
 
 def _id_from_location(location: str) -> str | None:

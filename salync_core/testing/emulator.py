@@ -10,7 +10,10 @@ base gives every emulator the same things:
 * request statistics (:class:`Stats`) that tests assert on;
 * an admin API under ``/_emulator/`` (``GET stats``, ``POST faults``, ``POST reset-stats``) so
   faults can be switched on an emulator running in another process;
-* platform time (:class:`ScaledClock`), reported in the ``Date`` header.
+* platform time (:class:`ScaledClock`), reported in the ``Date`` header;
+* hooks run after each API request is answered (:attr:`Emulator.after_answer`), to change the
+  data between two pages the way a concurrent user would (a plugin's paging must not skip an
+  item when another is deleted or edited while it reads).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from attrs import asdict, define, field, fields_dict
 from salync_core.testing.clock import ScaledClock
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AfterAnswer = Callable[[web.Request, web.StreamResponse], None]
 ADMIN_PREFIX = "/_emulator/"
 SHUTDOWN_SECONDS = 0.5
 """How long stopping waits for answers in flight (a killed client never reads them)."""
@@ -118,6 +122,9 @@ class Emulator:
         self.faults = Faults()
         self.stats = Stats()
         self._rng = random.Random(seed)
+        self.after_answer: list[AfterAnswer] = []
+        """Called with each API request and its answer once the answer is built, before the
+        client reads it: what a hook changes is what the client's *next* request sees."""
         self.app = web.Application(
             middlewares=[self._count, self._inject_faults], client_max_size=64 * 1024**2
         )
@@ -195,6 +202,8 @@ class Emulator:
         route = request.match_info.route.resource
         self.stats.by_route[f"{request.method} {route.canonical if route else request.path}"] += 1
         response = await handler(request)
+        for hook in list(self.after_answer):
+            hook(request, response)
         self.stats.by_status[response.status] += 1
         if isinstance(response, web.Response) and response.body is not None:
             self.stats.bytes_out += len(response.body)  # type: ignore[arg-type]
