@@ -2,6 +2,10 @@
 
 Set ``SALYNC_LOAD_PLUGINS`` to a comma-separated list of entry-point names to load only those
 (an empty string loads none): useful in tests and when a broken plugin must be ruled out.
+
+Names are unique: two entry points of one name, or two plugins registering one platform,
+emulator or policy name, are a :class:`PluginError` naming both packages. A third-party plugin
+can never silently replace a built-in platform (and so receive its connections' credentials).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import pluggy
 
 from salync_core import hookspecs
 from salync_core.errors import PluginError
+from salync_core.hints import did_you_mean
 
 if TYPE_CHECKING:
     from salync_core.conflicts.policies import Policy
@@ -27,6 +32,8 @@ ENTRY_POINT_GROUP = "salync"
 pm = pluggy.PluginManager("salync")
 pm.add_hookspecs(hookspecs)
 _loaded = False
+_origins: dict[str, str] = {}
+"""Where each registered plugin came from (its distribution and entry point), for messages."""
 
 
 def load_plugins(*, refresh: bool = False) -> pluggy.PluginManager:
@@ -39,33 +46,66 @@ def load_plugins(*, refresh: bool = False) -> pluggy.PluginManager:
         from salync_core.conflicts import builtin
 
         pm.register(builtin, name="salync_core.conflicts.builtin")
+        _origins["salync_core.conflicts.builtin"] = "salync-core (built-in policies)"
     _loaded = True
     wanted = os.environ.get("SALYNC_LOAD_PLUGINS")
     allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
             continue
+        origin = f"{ep.dist.name if ep.dist else ep.value} (entry point {ep.name})"
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            if _origins.get(ep.name, origin) != origin:
+                raise PluginError(
+                    f"entry point {ep.name!r} is installed twice: by {_origins[ep.name]} and "
+                    f"by {origin}; uninstall one of them{_LEAVE_OUT}"
+                )
             continue
         try:
             module = ep.load()
         except Exception as exc:
             raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
         pm.register(module, name=ep.name)
+        _origins[ep.name] = origin
     pm.check_pending()
     return pm
 
 
-def _collect(hook: Callable[..., Any]) -> list[tuple[Any, ...]]:
-    found: list[tuple[Any, ...]] = []
-    hook(register=lambda *item: found.append(item))
+_LEAVE_OUT = " (or leave one out with SALYNC_LOAD_PLUGINS)"
+
+
+def _origin(plugin_name: str) -> str:
+    return _origins.get(plugin_name, f"the plugin registered as {plugin_name!r}")
+
+
+def _appending_to(items: list[tuple[Any, ...]]) -> Callable[..., None]:
+    return lambda *item: items.append(item)
+
+
+def _collect(hook: pluggy.HookCaller, kind: str) -> dict[str, tuple[Any, ...]]:
+    """What every plugin registers through ``hook``, by name; one name registered twice (a
+    third party claiming a built-in's name) is an error naming both packages."""
+    found: dict[str, tuple[Any, ...]] = {}
+    owners: dict[str, str] = {}
+    for impl in hook.get_hookimpls():
+        items: list[tuple[Any, ...]] = []
+        impl.function(register=_appending_to(items))
+        for item in items:
+            name = item[0].name if kind == "platform" else item[0]
+            if name in owners:
+                raise PluginError(
+                    f"{kind} {name!r} is registered twice: by {_origin(owners[name])} and by "
+                    f"{_origin(impl.plugin_name)}; uninstall one of them{_LEAVE_OUT}"
+                )
+            owners[name] = impl.plugin_name
+            found[name] = item
     return found
 
 
 def platforms() -> dict[str, Platform]:
     """Every registered platform by name."""
     load_plugins()
-    return {p.name: p for (p,) in _collect(pm.hook.register_platforms)}
+    return {name: p for name, (p,) in _collect(pm.hook.register_platforms, "platform").items()}
 
 
 def platform(name: str) -> Platform:
@@ -73,26 +113,32 @@ def platform(name: str) -> Platform:
     found = platforms()
     if name not in found:
         known = ", ".join(sorted(found)) or "none"
-        raise PluginError(f"no platform plugin named {name!r} is installed (installed: {known})")
+        raise PluginError(
+            f"no platform plugin named {name!r} is installed{did_you_mean(name, found)} "
+            f"(installed: {known})"
+        )
     return found[name]
 
 
 def emulators() -> dict[str, type[Emulator]]:
     """Every registered emulator class by platform name."""
     load_plugins()
-    return dict(_collect(pm.hook.register_emulators))
+    found = _collect(pm.hook.register_emulators, "emulator")
+    return {name: cls for name, (_, cls) in found.items()}
 
 
 def policy_factories() -> dict[str, Callable[..., Policy]]:
     """Every registered conflict policy factory by name."""
     load_plugins()
-    return dict(_collect(pm.hook.register_policies))
+    found = _collect(pm.hook.register_policies, "policy")
+    return {name: factory for name, (_, factory) in found.items()}
 
 
 def register_module(module: ModuleType | object, name: str) -> None:
     """Register a plugin object by name (tests unregister it with :func:`unregister`)."""
     load_plugins()
     pm.register(module, name=name)
+    _origins.pop(name, None)
 
 
 def unregister(name: str) -> None:
@@ -100,3 +146,4 @@ def unregister(name: str) -> None:
     plugin = pm.get_plugin(name)
     if plugin is not None:
         pm.unregister(plugin)
+    _origins.pop(name, None)
