@@ -175,6 +175,13 @@ class SalesLayer118Emulator(Emulator):
         self._passes: dict[str, list[tuple[str, int, str]]] = {}
         self._page_sizes: dict[str, int] = {}
         self._meta: dict[str, dict[str, Any]] = {}
+        self._import_fields = {
+            name: spec.import_fields(locales) | {"REF"} for name, spec in TABLES.items()
+        }
+        self._localized_names = {
+            name: {f"{base}_{loc}": (base, loc) for base in spec.localized for loc in locales}
+            for name, spec in TABLES.items()
+        }
         self._tracking: dict[str, dict[str, Any]] = {}
         self._load(generate_catalog(products=products, seed=seed, locales=locales,
                                     now=self.clock.now()))  # fmt: skip
@@ -503,8 +510,8 @@ class SalesLayer118Emulator(Emulator):
                 self.delete(table, ref)
                 counts["deleted_items"] += 1
             return None
-        allowed = TABLES[table].import_fields(self.locales)
-        unknown = sorted(set(item) - allowed - {"REF"})
+        allowed = self._import_fields[table]
+        unknown = sorted(name for name in item if name not in allowed)
         if unknown:
             return f"{table} REF {quoted}: unknown field(s) {', '.join(unknown)}"
         item_id = store.by_ref.get(ref)
@@ -520,16 +527,15 @@ class SalesLayer118Emulator(Emulator):
         return None
 
     def _apply_fields(self, table: str, record: Item, item: Mapping[str, Any]) -> None:
-        spec = TABLES[table]
+        spec, localized = TABLES[table], self._localized_names[table]
         for name, value in item.items():
             if name == "REF":
                 continue
             if name == IMPORT_LINK[spec.link]:
                 record[spec.link] = self._link_ids(spec.link, value)
-                continue
-            base = next((b for b in spec.localized if name.startswith(b + "_")), None)
-            if base is not None and name[len(base) + 1 :] in self.locales:
-                record[base] = {**record.get(base, {}), name[len(base) + 1 :]: value}
+            elif name in localized:
+                base, locale = localized[name]
+                record[base] = {**record.get(base, {}), locale: value}
             else:
                 record[name] = value
 

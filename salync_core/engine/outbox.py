@@ -107,8 +107,9 @@ def plan(store: Store, receiver: Receiver, entities: Sequence[str]) -> int:
         conn = txn.conn
         since = push_position(conn, connection)
         planned = 0
-        for entity, key in _targets(conn, connection, since, entities):
-            planned += _plan_one(txn, receiver, entity, key)
+        targets = _targets(conn, connection, since, entities)
+        for start in range(0, len(targets), PLAN_CHUNK):
+            planned += _plan_chunk(txn, receiver, targets[start : start + PLAN_CHUNK])
         conn.execute(
             "INSERT INTO push_cursors (connection, seq) VALUES (?, ?)"
             " ON CONFLICT (connection) DO UPDATE SET seq = excluded.seq",
@@ -120,42 +121,77 @@ def plan(store: Store, receiver: Receiver, entities: Sequence[str]) -> int:
         return planned
 
 
-def _plan_one(txn: Transaction, receiver: Receiver, entity: str, key: str) -> int:
+PLAN_CHUNK = 500
+"""Records planned per round of queries: a bulk push plans tens of thousands at once."""
+_IN_KEYS = "key IN (SELECT value FROM json_each(?))"
+
+
+def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[str, str]]) -> int:
+    """Plan a chunk of records with one query per table and entity, in ``targets`` order."""
     conn, connection = txn.conn, receiver.connection
-    row = conn.execute(
-        "SELECT fields, deleted FROM records WHERE entity = ? AND key = ?", (entity, key)
-    ).fetchone()
-    seen = conn.execute(
-        "SELECT external_id, base FROM id_map WHERE connection = ? AND entity = ? AND key = ?",
-        (connection, entity, key),
-    ).fetchone()
-    if row is None:
-        return 0
-    fields, deleted = orjson.loads(row[0]), bool(row[1])
-    base = orjson.loads(seen[1]) if seen else {}
-    if deleted:
-        if seen is None or base.get(DELETED_MARK):
-            return 0
-        op, send = "delete", {}
-    else:
-        op, send = "upsert", receiver.lacks(entity, fields, base)
-        if not send:
-            return 0
-    payload = to_json(send)
-    pending = conn.execute(
-        "SELECT id, op, fields FROM outbox WHERE connection = ? AND entity = ? AND key = ?"
-        " AND status = 'pending'",
-        (connection, entity, key),
-    ).fetchall()
-    if any(row_op == op and row_fields == payload for _, row_op, row_fields in pending):
-        return 1  # the same write is already queued: it keeps its key for its retries
-    conn.executemany("DELETE FROM outbox WHERE id = ?", [(row[0],) for row in pending])
-    conn.execute(
+    by_entity: dict[str, list[str]] = {}
+    for entity, key in targets:
+        by_entity.setdefault(entity, []).append(key)
+    rows: dict[tuple[str, str], tuple[str, int]] = {}
+    seen: dict[tuple[str, str], str] = {}
+    pending: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
+    for entity, keys in by_entity.items():
+        wanted = to_json(keys)
+        for key, fields, deleted in conn.execute(
+            f"SELECT key, fields, deleted FROM records WHERE entity = ? AND {_IN_KEYS}",
+            (entity, wanted),
+        ):
+            rows[entity, key] = (fields, deleted)
+        for key, base in conn.execute(
+            f"SELECT key, base FROM id_map WHERE connection = ? AND entity = ? AND {_IN_KEYS}",
+            (connection, entity, wanted),
+        ):
+            seen[entity, key] = base
+        for row_id, key, op, fields in conn.execute(
+            "SELECT id, key, op, fields FROM outbox WHERE connection = ? AND entity = ?"
+            f" AND status = 'pending' AND {_IN_KEYS} ORDER BY id",
+            (connection, entity, wanted),
+        ):
+            pending.setdefault((entity, key), []).append((row_id, op, fields))
+    stale: list[tuple[int]] = []
+    inserts: list[tuple[str, str, str, str, str, str, str]] = []
+    planned = 0
+    for entity, key in targets:
+        write = _planned_write(receiver, entity, rows.get((entity, key)), seen.get((entity, key)))
+        if write is None:
+            continue
+        op, payload = write
+        planned += 1
+        queued = pending.get((entity, key), [])
+        if any(row_op == op and row_fields == payload for _, row_op, row_fields in queued):
+            continue  # the same write is already queued: it keeps its key for its retries
+        stale.extend((row_id,) for row_id, _, _ in queued)
+        inserts.append((connection, entity, key, op, payload, new_idempotency_key(), txn.now))
+    conn.executemany("DELETE FROM outbox WHERE id = ?", stale)
+    conn.executemany(
         "INSERT INTO outbox (connection, entity, key, op, fields, idempotency_key, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (connection, entity, key, op, payload, new_idempotency_key(), txn.now),
+        inserts,
     )
-    return 1
+    return planned
+
+
+def _planned_write(
+    receiver: Receiver, entity: str, row: tuple[str, int] | None, seen: str | None
+) -> tuple[str, str] | None:
+    """``(op, fields JSON)`` the receiver must be sent for one record, or ``None``."""
+    if row is None:
+        return None
+    fields, deleted = orjson.loads(row[0]), bool(row[1])
+    base = orjson.loads(seen) if seen else {}
+    if deleted:
+        if seen is None or base.get(DELETED_MARK):
+            return None
+        return "delete", to_json({})
+    send = receiver.lacks(entity, fields, base)
+    if not send:
+        return None
+    return "upsert", to_json(send)
 
 
 def new_idempotency_key() -> str:
@@ -211,9 +247,9 @@ def record_results(
     """Acknowledge, reschedule or bury each sent row; returns (acked, retrying, dead)."""
     acked = retrying = dead = 0
     with store.write() as txn:
+        _acknowledge_all(txn, connection, [(r, res) for r, res in sent if res.status == "ok"])
         for row, result in sent:
             if result.status == "ok":
-                _acknowledge(txn, connection, row, result)
                 acked += 1
             elif result.status == "retry" and row.attempts + 1 < MAX_ATTEMPTS:
                 _reschedule(txn, row, result.message)
@@ -224,26 +260,35 @@ def record_results(
     return acked, retrying, dead
 
 
-def _acknowledge(txn: Transaction, connection: str, row: Due, result: PushResult) -> None:
-    item = row.item
-    base = {DELETED_MARK: True} if item.op == "delete" else {**item.base, **item.fields}
-    txn.conn.execute(
+def _acknowledge_all(
+    txn: Transaction, connection: str, acked: Sequence[tuple[Due, PushResult]]
+) -> None:
+    """Mark rows acknowledged and make what they sent the connection's base (one statement per
+    table for a whole batch: a bulk platform acknowledges tens of thousands at once)."""
+    txn.conn.executemany(
         "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1 WHERE id = ?",
-        (txn.now, row.id),
+        [(txn.now, row.id) for row, _ in acked],
     )
-    txn.conn.execute(
+    txn.conn.executemany(
         "INSERT INTO id_map (connection, entity, key, external_id, base, diverged, seen_at)"
         " VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (connection, entity, key) DO UPDATE SET"
         " external_id = coalesce(excluded.external_id, external_id), base = excluded.base",
-        (
-            connection,
-            item.entity,
-            item.key,
-            result.external_id or item.external_id,
-            to_json(base),
-            txn.now,
-        ),
+        [
+            (
+                connection,
+                row.item.entity,
+                row.item.key,
+                result.external_id or row.item.external_id,
+                to_json(_acked_base(row.item)),
+                txn.now,
+            )
+            for row, result in acked
+        ],
     )
+
+
+def _acked_base(item: Outbound) -> dict[str, Any]:
+    return {DELETED_MARK: True} if item.op == "delete" else {**item.base, **item.fields}
 
 
 def _reschedule(txn: Transaction, row: Due, message: str) -> None:

@@ -7,6 +7,7 @@ a TLS failure is raised as :class:`InsecureURLError` (retrying will not help).
 
 from __future__ import annotations
 
+import io
 import ssl
 from collections.abc import Mapping
 from urllib.parse import urlencode
@@ -56,7 +57,7 @@ class Transport:
             async with self._open().request(
                 request.method,
                 request.url,
-                data=request.body,
+                data=_payload(request.body),
                 headers=headers,
                 allow_redirects=False,
             ) as raw:
@@ -110,6 +111,16 @@ class Transport:
         )
         error.__cause__ = exc  # as ``raise ... from exc`` would, when the client raises it
         return error
+
+
+LARGE_BODY = 1024**2
+"""Bodies above this many bytes are streamed from a buffer (a bulk import): aiohttp warns that
+sending large raw bytes at once may hold up the event loop."""
+
+
+def _payload(body: bytes | None) -> bytes | io.BytesIO | None:
+    """The body to hand aiohttp, made afresh for each attempt (a buffer is read only once)."""
+    return io.BytesIO(body) if body is not None and len(body) > LARGE_BODY else body
 
 
 def safe_url(request: Outgoing) -> str:
