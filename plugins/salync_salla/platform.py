@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 from salync_core.errors import ConfigError, DataError
 from salync_core.http import OAuth2Credentials
+from salync_core.oauth_connect import OAuthApp
 from salync_core.platform import (
     ConnectionContext,
     Credentials,
@@ -118,6 +119,22 @@ class SallaPlatform(Platform):
             client_secret=client_secret,
             refresh_token=refresh,
             expires_at=expires_at,
+        )
+
+    def oauth_app(self, options: Mapping[str, Any]) -> OAuthApp:
+        """The app ``salync connect`` authorizes (see :mod:`salync_core.oauth_connect`)."""
+        accounts = str(options.get("accounts_url") or ACCOUNTS_URL).rstrip("/")
+        client_secret = options.get("client_secret")
+        if not options.get("client_id") or not isinstance(client_secret, Secret):
+            raise ConfigError("a Salla connection needs client_id and client_secret to connect")
+        scopes = str(options.get("scopes") or DEFAULT_SCOPES).replace(",", " ").split()
+        return OAuthApp(
+            authorize_url=accounts + "/oauth2/auth",
+            token_url=accounts + "/oauth2/token",
+            userinfo_url=accounts + "/oauth2/user/info",
+            client_id=str(options["client_id"]),
+            client_secret=client_secret,
+            scopes=tuple(scopes),
         )
 
     def fetch(self, ctx: ConnectionContext, stream: Stream, cursor: Any) -> AsyncIterator[Page]:

@@ -6,6 +6,7 @@ import click
 
 from salync_core.cli.app import configure_logging
 from salync_core.cli.conflict_commands import conflicts, explain, push
+from salync_core.cli.connect_command import connect
 from salync_core.cli.demo_command import demo
 from salync_core.cli.read_commands import records, status
 from salync_core.cli.secret_commands import secrets
@@ -31,6 +32,7 @@ for command in (
     explain,
     conflicts,
     secrets,
+    connect,
     emulate,
     demo,
 ):

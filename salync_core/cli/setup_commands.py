@@ -70,6 +70,8 @@ def init(directory: Path) -> None:
 @click.option("--products", type=int, default=None, help="Catalog size.")
 @click.option("--seed", type=int, default=None, help="Seed of the generated catalog.")
 @click.option("--api-key", default=None, help="The key the emulator accepts.")
+@click.option("--client-id", default=None, help="The OAuth client id it accepts (OAuth platforms).")
+@click.option("--client-secret", default=None, help="The OAuth client secret it accepts.")
 @click.option("--plan", default=None, help="Plan whose limits apply (platforms with plans).")
 @click.option("--time-scale", type=float, default=None, help="Run platform time this much faster.")
 @click.option("--rate-limit/--no-rate-limit", default=None, help="Enforce the platform's limits.")
