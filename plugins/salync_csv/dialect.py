@@ -74,7 +74,7 @@ def detect_encoding(sample: bytes, declared: str | None = None) -> Encoding:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
     except UnicodeDecodeError as exc:
-        where = f"byte {exc.start} (0x{sample[exc.start]:02x})"
+        where = f"byte 0x{sample[exc.start]:02x} at offset {exc.start}"
         for guess in ("cp1252", "latin-1"):
             try:
                 sample.decode(guess)
@@ -82,7 +82,7 @@ def detect_encoding(sample: bytes, declared: str | None = None) -> Encoding:
                 continue
             return Encoding(
                 guess,
-                f"not UTF-8 (at {where}); read as {guess}: set encoding to be sure",
+                f"not UTF-8 ({where}); read as {guess}: set encoding to be sure",
             )
     return Encoding("utf-8")
 
