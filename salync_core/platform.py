@@ -20,6 +20,7 @@ from attrs import Factory, field, frozen
 if TYPE_CHECKING:
     from salync_core.http.client import HttpClient
     from salync_core.secrets import Secret
+    from salync_core.webhooks.events import WebhookEvent, WebhookSubscription
 
 JSON = Any
 """A JSON-ready value: what ``orjson.dumps`` accepts."""
@@ -340,3 +341,32 @@ class Platform(abc.ABC):
     ) -> Sequence[PushResult]:
         """Write one batch (at most :attr:`push_batch_size`), one result per item, in order."""
         raise NotImplementedError(f"{self.name} does not accept pushes")
+
+    # webhooks (opt-in) --------------------------------------------------------------------
+
+    webhook_events: ClassVar[tuple[str, ...]] = ()
+    """The events ``salync webhooks subscribe`` registers; empty: the platform sends none."""
+
+    def parse_webhook(
+        self, ctx: ConnectionContext, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[WebhookEvent]:
+        """Verify one delivery over its raw bytes and return its events; raise
+        :class:`~salync_core.webhooks.WebhookRejected` for an unsigned, forged or malformed
+        one (see :mod:`salync_core.webhooks.verify` for the shared checks)."""
+        from salync_core.webhooks.events import WebhookRejected
+
+        raise WebhookRejected(404, f"{self.name} does not send webhooks")
+
+    def webhook_pages(
+        self, ctx: ConnectionContext, event: WebhookEvent
+    ) -> AsyncIterator[tuple[Stream, Page]]:
+        """The pages an event means, applied like polled pages without moving any cursor:
+        the items it carries, its deletions, or what a partial payload lacks, fetched."""
+        raise NotImplementedError(f"{self.name} does not apply webhook events")
+
+    async def subscribe_webhooks(
+        self, ctx: ConnectionContext, url: str
+    ) -> Sequence[WebhookSubscription]:
+        """Register :attr:`webhook_events` to be delivered under ``url`` (the connection's
+        ``/webhooks/<connection>`` address), signed with its ``webhook_secret``."""
+        raise NotImplementedError(f"{self.name} cannot subscribe to webhooks")

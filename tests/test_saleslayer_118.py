@@ -4,6 +4,9 @@ SQLite mirror. A connection chooses 1.18 with ``api = "1.18"``."""
 from __future__ import annotations
 
 import logging
+import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -429,3 +432,37 @@ async def test_the_emulator_checks_signatures_and_reads_form_bodies(
     assert result["result"] == 1
     assert result["new_items"] == 1
     assert pim.item("products", "FORM-1")["product_name"] == {"en": "From a form"}  # type: ignore[index]
+
+
+def test_salync_emulate_saleslayer_api_1_18_serves_a_connection(tmp_path: Path) -> None:
+    """`salync emulate saleslayer --api 1.18` in its own process, then `salync sync`."""
+    command = [sys.executable, "-m", "salync_core"]
+    emulate = [*command, "emulate", "saleslayer", "--api", "1.18", "--products", "30"]
+    with subprocess.Popen(emulate, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:"), url
+            settings = {
+                "plugin": "saleslayer",
+                "api": "1.18",
+                "base_url": url,
+                "connector_code": "CN118EXPORT",
+                "secret_key": SECRET,
+            }
+            path = write_config(tmp_path, {"pim": settings})
+            synced = subprocess.run(
+                [*command, "sync", "--config", str(path), "--no-progress"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            process.terminate()
+    assert synced.returncode == 0, synced.stderr
+    with sqlite3.connect(tmp_path / "salync.db") as db:
+        (products,) = db.execute(
+            "SELECT count(*) FROM records WHERE entity = 'product' AND deleted = 0"
+        ).fetchone()
+    assert products == 30

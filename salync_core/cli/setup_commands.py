@@ -70,6 +70,7 @@ def init(directory: Path) -> None:
 @click.option("--products", type=int, default=None, help="Catalog size.")
 @click.option("--seed", type=int, default=None, help="Seed of the generated catalog.")
 @click.option("--api-key", default=None, help="The key the emulator accepts.")
+@click.option("--api", default=None, help="The API version, for a platform with several (1.18).")
 @click.option("--client-id", default=None, help="The OAuth client id it accepts (OAuth platforms).")
 @click.option("--client-secret", default=None, help="The OAuth client secret it accepts.")
 @click.option("--plan", default=None, help="Plan whose limits apply (platforms with plans).")
@@ -82,6 +83,8 @@ def init(directory: Path) -> None:
 def emulate(platform: str, host: str, port: int, **options: Any) -> None:
     """Run PLATFORM's emulator on loopback until stopped (Ctrl-C)."""
     emulators = plugins.emulators()
+    api = options.pop("api")
+    platform = f"{platform}-{api}" if api else platform
     if platform not in emulators:
         fail(
             f"no emulator for {platform!r} (installed: {', '.join(sorted(emulators)) or 'none'})",

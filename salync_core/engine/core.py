@@ -47,6 +47,7 @@ from salync_core.store.operations import (
     start_run,
 )
 from salync_core.store.reading import get_fields, iter_records
+from salync_core.webhooks.applier import drain_beside_mirror
 
 logger = logging.getLogger("salync.engine")
 
@@ -124,6 +125,7 @@ class Engine:
         each; then (unless ``push=False``) push to each connection that takes pushes what it
         lacks."""
         names = self._names(connections)
+        await drain_beside_mirror(self, names)  # webhook events received since the last run
         reports = [
             await self._run(
                 name,
