@@ -13,6 +13,7 @@ from salync_core.platform import (
     Deletion,
     KeyPage,
     Limits,
+    Option,
     Outbound,
     Page,
     Platform,
@@ -22,6 +23,8 @@ from salync_core.platform import (
     Stream,
     Window,
 )
+from salync_core.webhooks import WebhookEvent, WebhookRejected, WebhookSubscription
+from salync_core.webhooks.receiver import webhook_app
 
 __all__ = [
     "ConnectionContext",
@@ -30,6 +33,7 @@ __all__ = [
     "Engine",
     "KeyPage",
     "Limits",
+    "Option",
     "Outbound",
     "Page",
     "Platform",
@@ -42,6 +46,10 @@ __all__ = [
     "SalyncError",
     "Stream",
     "StreamReport",
+    "WebhookEvent",
+    "WebhookRejected",
+    "WebhookSubscription",
     "Window",
     "hookimpl",
+    "webhook_app",
 ]

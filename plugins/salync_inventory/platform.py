@@ -40,7 +40,9 @@ from salync_core.platform import (
     Stream,
     Window,
 )
-from salync_inventory import mapping, outbound, reading, writing
+from salync_core.webhooks import WebhookEvent, WebhookSubscription
+from salync_core.webhooks.verify import WEBHOOK_SECRET
+from salync_inventory import mapping, outbound, reading, webhooks, writing
 
 PLANS = {
     "growth": Limits(windows=(Window(20, 60.0),), daily=500),
@@ -82,7 +84,9 @@ class SalyncPlatform(Platform):
             default="growth",
             help="the account's plan, which sets the request limits (Starter has no API)",
         ),
+        WEBHOOK_SECRET,
     )
+    webhook_events: ClassVar[tuple[str, ...]] = webhooks.EVENTS
 
     def limits(self, options: Mapping[str, Any]) -> Limits:
         """The plan's limits (option ``plan``: ``growth``, the default, or ``pro``)."""
@@ -119,3 +123,18 @@ class SalyncPlatform(Platform):
         self, ctx: ConnectionContext, entity: str, batch: Sequence[tuple[Outbound, Any]]
     ) -> Sequence[PushResult]:
         return [await writing.push_one(ctx, item, body) for item, body in batch]
+
+    def parse_webhook(
+        self, ctx: ConnectionContext, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[WebhookEvent]:
+        return webhooks.parse(ctx, headers, body)
+
+    def webhook_pages(
+        self, ctx: ConnectionContext, event: WebhookEvent
+    ) -> AsyncIterator[tuple[Stream, Page]]:
+        return webhooks.pages(self, ctx, event)
+
+    async def subscribe_webhooks(
+        self, ctx: ConnectionContext, url: str
+    ) -> Sequence[WebhookSubscription]:
+        return await webhooks.subscribe(ctx, url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from salync_core.cli.admin_commands import dead_letters, outbox
 from salync_core.cli.app import configure_logging
 from salync_core.cli.conflict_commands import conflicts, explain, push
 from salync_core.cli.connect_command import connect
@@ -12,6 +13,7 @@ from salync_core.cli.read_commands import records, status
 from salync_core.cli.secret_commands import secrets
 from salync_core.cli.setup_commands import emulate, init
 from salync_core.cli.sync_commands import reconcile, sync
+from salync_core.cli.webhook_commands import webhooks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,9 +33,12 @@ for command in (
     records,
     explain,
     conflicts,
+    dead_letters,
+    outbox,
     secrets,
     connect,
     emulate,
     demo,
+    webhooks,
 ):
     main.add_command(command)

@@ -30,6 +30,7 @@ from salync_inventory.emulator.gate import (
 from salync_inventory.emulator.models import DEFAULT_LOCATION, ApiError
 from salync_inventory.emulator.seed import seed_workspace
 from salync_inventory.emulator.tls import make_tls_files
+from salync_inventory.emulator.webhook_api import WebhookApi
 from salync_inventory.emulator.webhooks import Delivery, WebhookDispatcher, WebhookEndpoint
 
 HTTPS_REQUIRED = "Requests made over HTTP will be rejected."
@@ -80,6 +81,7 @@ class SalyncEmulator(Emulator):
         self._tls_dir: Path | None = None
         SalyncApi(self.workspace).add_routes(self.app.router, self.api_prefix)
         AdminApi(self).add_routes(self.app.router)
+        WebhookApi(self).add_routes(self.app.router, self.api_prefix)
         middlewares = self.app.middlewares
         # After the toolkit's request counting, before its fault injection: a plain-HTTP
         # request is refused whatever faults are armed.
