@@ -12,9 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from salync_core.cli.app import config_option, console, handle_errors, run
-from salync_core.cli.sync_commands import exit_for, print_reports
+from salync_core.cli.sync_commands import exit_for, print_preview, print_reports
 from salync_core.conflicts.policies import MISSING
 from salync_core.engine import Engine, RunReport
+from salync_core.engine.admin import preview_push
 from salync_core.engine.conflicts import Conflict
 from salync_core.errors import ConflictError
 from salync_core.models import ENTITY_TYPES
@@ -169,14 +170,23 @@ def print_explanation(data: dict[str, Any], *, compact: bool = False) -> None:
 @click.command()
 @config_option
 @click.argument("connections", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
 @handle_errors
-def push(config_path: str, connections: tuple[str, ...]) -> None:
-    """Deliver pending changes to CONNECTIONS (every one with `push` configured by default)."""
+def push(config_path: str, connections: tuple[str, ...], dry_run: bool) -> None:
+    """WRITE to the remote systems: send CONNECTIONS (every one with `push` configured by
+    default) the changes they lack."""
 
     async def go() -> list[RunReport]:
         async with Engine.open(config_path) as engine:
             return await engine.push(list(connections) or None)
 
+    async def preview() -> list[dict[str, Any]]:
+        async with Engine.open(config_path) as engine:
+            return await preview_push(engine, list(connections) or None)
+
+    if dry_run:
+        print_preview(run(preview))
+        return
     reports = run(go)
     print_reports(reports)
     exit_for(reports)

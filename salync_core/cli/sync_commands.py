@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
+import orjson
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +21,7 @@ from salync_core.cli.app import (
     run,
 )
 from salync_core.engine import Engine, RunReport
+from salync_core.engine.admin import preview_push
 
 STATUS_STYLES = {"ok": "green", "paused": "yellow", "cancelled": "yellow"}
 
@@ -81,6 +84,16 @@ def exit_for(reports: Sequence[RunReport]) -> None:
     "--allow-mass-delete", is_flag=True, help="Let reconcile delete beyond the threshold."
 )
 @click.option("--progress/--no-progress", default=True, help="Draw progress bars.")
+@click.option(
+    "--push/--no-push",
+    default=True,
+    help="Push what the connections lack afterwards (default), or only read.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read into the mirror, then print what a push would send instead of sending it.",
+)
 @handle_errors
 def sync(
     config_path: str,
@@ -90,24 +103,49 @@ def sync(
     reconcile: bool,
     allow_mass_delete: bool,
     progress: bool,
+    push: bool,
+    dry_run: bool,
 ) -> None:
-    """Sync CONNECTIONS (all by default) into the mirror."""
+    """Sync CONNECTIONS (all by default): read each into the mirror, then WRITE to the remote
+    systems: every connection with `push` configured is sent the changes it lacks (creates,
+    updates and deletions). Use --no-push to only read, or --dry-run to see what would be sent.
+    """
 
-    async def go() -> list[RunReport]:
+    async def go() -> tuple[list[RunReport], list[dict[str, Any]] | None]:
         async with Engine.open(config_path) as engine:
             with ProgressBars(progress) as bars:
-                return await engine.sync(
+                reports = await engine.sync(
                     list(connections) or None,
                     list(streams) or None,
                     full=full,
                     reconcile=reconcile,
                     allow_mass_delete=allow_mass_delete,
                     progress=bars,
+                    push=push and not dry_run,
                 )
+            if not dry_run:
+                return reports, None
+            return reports, await preview_push(engine, list(connections) or None)
 
-    reports = run(go)
+    reports, writes = run(go)
     print_reports(reports)
+    if writes is not None:
+        print_preview(writes)
     exit_for(reports)
+
+
+def print_preview(writes: Sequence[dict[str, Any]]) -> None:
+    """What a push would send: one line per write, with the platform's payload."""
+    console.print(f"dry run: a push would send {len(writes)} write(s); nothing was sent")
+    for write in writes:
+        payload = write.get("payload", write["fields"])
+        line = (
+            f"{write['connection']}: {write['op']} {write['entity']} {write['key']}: "
+            + orjson.dumps(payload, default=str).decode()
+        )
+        if "rejected" in write:
+            line += f" (would be rejected: {write['rejected']})"
+        console.print(line, soft_wrap=True)
 
 
 @click.command()
