@@ -466,3 +466,26 @@ def test_salync_emulate_saleslayer_api_1_18_serves_a_connection(tmp_path: Path) 
             "SELECT count(*) FROM records WHERE entity = 'product' AND deleted = 0"
         ).fetchone()
     assert products == 30
+
+
+async def test_an_import_carries_only_the_fields_the_connection_may_receive(
+    pim: SalesLayer118Emulator, tmp_path: Path
+) -> None:
+    path = write_config(
+        tmp_path,
+        {"pim": connection(pim, push=["product"])},
+        policies={"product": {"description": {"owner": "pim"}}},
+    )
+    async with Engine.open(path) as engine:
+        await engine.sync()
+        await engine.upsert(
+            "product", "PRD-000009", {"title": {"en": "Mine"}, "barcode": "4006381333931"}
+        )
+
+        (report,) = await engine.push()
+
+        assert report.pushed == 1
+        sent = pim.imports[-1]["first"]
+        assert sent["REF"] == "PRD-000009"
+        assert sent["product_name_en"] == "Mine"
+        assert set(sent) == {"REF", "product_name_en", "product_name_es", "product_name_fr"}

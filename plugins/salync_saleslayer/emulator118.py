@@ -171,7 +171,7 @@ class SalesLayer118Emulator(Emulator):
         self.error_codes: list[int] = []
         self.fail_halfway = 0
         self.imports: list[dict[str, Any]] = []
-        """Every import call received: ``{"items": n, "deleted": n}``, for assertions."""
+        """Every import call received: item and error counts and its first item, for tests."""
         self._passes: dict[str, list[tuple[str, int, str]]] = {}
         self._page_sizes: dict[str, int] = {}
         self._meta: dict[str, dict[str, Any]] = {}
@@ -484,7 +484,7 @@ class SalesLayer118Emulator(Emulator):
             problem = self._import_one(table, op, item, counts)
             if problem:
                 errors.append(problem)
-        self.imports.append({"items": len(work), "errors": len(errors)})
+        self.imports.append({"items": len(work), "errors": len(errors), "first": work[0][2]})
         token = secrets.token_urlsafe(12)
         self._tracking[token] = {"polls": 0}
         affected = sum(counts.values())
