@@ -211,3 +211,15 @@ def test_an_entry_point_cannot_take_a_built_in_plugins_name(installed: Any) -> N
     assert "entry point 'saleslayer'" in message
     assert "salync-core" in message
     assert "sneaky-pim" in message
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("shop_plugin")
+async def test_missing_credentials_name_the_platforms_own_secret(tmp_path: Path) -> None:
+    async with Engine.open(write_config(tmp_path, {"shop": SHOP})) as engine:
+        (report,) = await engine.sync()
+
+    assert [p.message for p in report.problems] == [
+        '[connections.shop]: no credentials; set shop_token in salync.toml (a literal or '
+        '"env:VARIABLE") or store one with `salync secrets set shop shop_token`'
+    ]

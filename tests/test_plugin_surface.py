@@ -17,6 +17,7 @@ import pytest
 
 import salync_core
 from salync_core import Engine, hookspecs, plugins
+from salync_core.config import load_config
 from salync_core.testing.config import write_config
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
@@ -75,24 +76,42 @@ def test_load_plugins_env_restricts_what_loads() -> None:
     assert "no emulator for 'salync'" in result.stderr
 
 
+def code_blocks(language: str) -> list[str]:
+    """The guide's code blocks in one language, exactly as printed."""
+    text = DOCS.read_text(encoding="utf-8")
+    return re.findall(rf"```{language}\n(.*?)```", text, re.S)
+
+
+def the_block(language: str, first_line: str) -> str:
+    (block,) = [b for b in code_blocks(language) if b.startswith(first_line)]
+    return block
+
+
 @pytest.fixture
-def hello_installed(tmp_path: Path) -> Iterator[None]:
+def hello_dir(tmp_path: Path) -> Path:
     """The docs' example module, installed as a distribution with a `salync` entry point."""
-    code = re.search(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
-    assert code is not None
-    (tmp_path / "hello_platform.py").write_text(code.group(1), encoding="utf-8")
-    dist = tmp_path / "hello_platform-0.1.dist-info"
+    module = the_block("python", '"""hello_platform:')
+    directory = tmp_path / "site"
+    directory.mkdir()
+    (directory / "hello_platform.py").write_text(module, encoding="utf-8")
+    dist = directory / "hello_platform-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hello-platform\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[salync]\nhello = hello_platform\n")
-    sys.path.insert(0, str(tmp_path))
+    return directory
+
+
+@pytest.fixture
+def hello_installed(hello_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("SALYNC_LOAD_PLUGINS", raising=False)
+    sys.path.insert(0, str(hello_dir))
     importlib.invalidate_caches()
     try:
         plugins.load_plugins(refresh=True)
         yield
     finally:
         plugins.unregister("hello")
-        sys.path.remove(str(tmp_path))
+        sys.path.remove(str(hello_dir))
         sys.modules.pop("hello_platform", None)
 
 
@@ -111,3 +130,36 @@ async def test_the_worked_example_syncs_end_to_end(tmp_path: Path) -> None:
             assert [r["ref"] for r in engine.records("product")][:2] == ["HELLO-0", "HELLO-1"]
             assert len(list(engine.records("product"))) == 7
             assert emulator.stats.requests == 3
+
+
+@pytest.mark.usefixtures("hello_installed")
+def test_the_guides_salync_toml_loads_with_the_example_installed(tmp_path: Path) -> None:
+    shell = the_block("sh", "salync emulate hello")
+    toml = re.search(r"<<'TOML'\n(.*?)^TOML$", shell, re.S | re.M)
+    assert toml is not None
+    (tmp_path / "salync.toml").write_text(toml.group(1), encoding="utf-8")
+
+    demo = load_config(tmp_path / "salync.toml").connection("demo")
+
+    assert demo.options == {"shout": True}
+    assert set(demo.secrets) == {"api_key"}
+
+
+def test_the_guides_test_file_passes_as_printed(hello_dir: Path, tmp_path: Path) -> None:
+    test_file = the_block("python", '"""test_hello.py:')
+    (tmp_path / "test_hello.py").write_text(test_file, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "SALYNC_LOAD_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(hello_dir), env.get("PYTHONPATH", "")])
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hello.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

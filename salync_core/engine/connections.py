@@ -67,10 +67,7 @@ def open_connection(
     platform = plugins.platform(config.plugin).for_connection(options)
     credentials = platform.credentials(options)
     if credentials.scheme != "none" and credentials.secret is None:
-        raise ConfigError(
-            f"[connections.{config.name}]: no credentials; set api_key in salync.toml "
-            f'(a literal or "env:VARIABLE") or store one with `salync secrets set {config.name}`'
-        )
+        raise ConfigError(_no_credentials(config.name, platform))
     http = HttpClient(
         connection=config.name,
         base_url=config.base_url,
@@ -91,6 +88,17 @@ def open_connection(
         directory=config.directory,
     )
     return LiveConnection(config, platform, http, ctx)
+
+
+def _no_credentials(connection: str, platform: Platform) -> str:
+    """Which key to set, by the name the platform declares (``api_key`` unless it says)."""
+    declared = platform.declared_options()
+    key = next((name for name, option in declared.items() if option.secret), "api_key")
+    command = f"salync secrets set {connection}" + ("" if key == "api_key" else f" {key}")
+    return (
+        f"[connections.{connection}]: no credentials; set {key} in salync.toml "
+        f'(a literal or "env:VARIABLE") or store one with `{command}`'
+    )
 
 
 def today() -> str:
