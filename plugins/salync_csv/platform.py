@@ -26,6 +26,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, ClassVar
 
 import anyio
@@ -60,6 +61,11 @@ class CsvPlatform(Platform):
     streams: ClassVar[tuple[Stream, ...]] = (Stream("rows", "product", max_page_size=PAGE_SIZE),)
     secret_options: ClassVar[tuple[str, ...]] = ()
     options = OPTIONS
+
+    def for_connection(self, options: Mapping[str, Any]) -> Platform:
+        """The platform whose ``rows`` stream is of the connection's ``entity``."""
+        entity = str(options.get("entity", "product"))
+        return self if entity == self.streams[0].entity else _for_entity(entity)
 
     def default_base_url(self, options: Mapping[str, Any]) -> str | None:
         """The URL's origin for ``url`` (the shared client sends it nowhere else); a file needs
@@ -107,6 +113,13 @@ class CsvPlatform(Platform):
                 yield KeyPage([(key, None) for key in chunk], settings.entity)
         finally:
             reader.text.close()
+
+
+@cache
+def _for_entity(entity: str) -> CsvPlatform:
+    stream = Stream("rows", entity, max_page_size=PAGE_SIZE)
+    kind: type[CsvPlatform] = type(f"CsvPlatform[{entity}]", (CsvPlatform,), {"streams": (stream,)})
+    return kind()
 
 
 async def _open(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Any
 
@@ -9,26 +10,65 @@ from attrs import frozen
 
 from salync_core.errors import ConfigError
 from salync_core.http.urls import check_url_security
+from salync_core.models import ENTITY_TYPES
 from salync_core.platform import ConnectionContext, Option
 from salync_csv.columns import ColumnMap, column_map
 
 PAGE_SIZE = 1000
+TAB = ("\t", "\\t", "tab")
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
 
 OPTIONS = (
     Option("path", help="the CSV file, relative to salync.toml"),
     Option("url", help="where to GET the CSV (https://; http:// only on loopback)"),
-    Option("entity", help="the canonical entity each row is (default product)"),
+    Option(
+        "entity",
+        choices=tuple(sorted(ENTITY_TYPES)),
+        default="product",
+        help="the canonical entity each row is",
+    ),
     Option(
         "columns",
         types=(dict,),
         required=True,
-        help='column to field: { SKU = "key", Name = "title.en", Cost = "cost_price" }',
+        check=lambda table: all(isinstance(v, str) for v in table.values()),
+        expected='a table of column = field, such as { SKU = "key", Name = "title.en" }',
+        help='which field each column feeds; the item reference\'s column is "key"',
     ),
-    Option("delimiter", help="the cell separator (detected when left out)"),
-    Option("quotechar", help="the quote character (detected when left out)"),
-    Option("encoding", help="the text encoding (detected when left out)"),
+    Option(
+        "delimiter",
+        check=lambda v: len(v) == 1 or v in TAB,
+        expected='one character (or "tab")',
+        help="the cell separator (detected when left out)",
+    ),
+    Option(
+        "quotechar",
+        check=lambda v: len(v) == 1,
+        expected="one character",
+        help="the quote character (detected when left out)",
+    ),
+    Option(
+        "encoding",
+        check=_known_encoding,
+        expected="an encoding Python knows, such as utf-8 or cp1252",
+        help="the text encoding (detected when left out)",
+    ),
     Option("has_header", types=(bool,), help="whether the first row names the columns"),
-    Option("page_size", types=(int,), help="rows applied per transaction (default 1000)"),
+    Option(
+        "page_size",
+        types=(int,),
+        check=lambda v: v > 0,
+        expected="a whole number above 0",
+        help="rows applied per transaction (default 1000)",
+    ),
 )
 
 
@@ -75,7 +115,7 @@ def _one_char(options: Any, name: str) -> str | None:
     value = options.get(name)
     if value is None:
         return None
-    text = "\t" if value in ("\\t", "tab") else value
+    text = "\t" if value in TAB else value
     if not isinstance(text, str) or len(text) != 1:
         raise ConfigError(f"{name}: expected one character, got {value!r}")
     return text

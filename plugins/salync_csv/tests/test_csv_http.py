@@ -4,6 +4,7 @@ an unchanged export costs one ``304`` and no parsing."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -95,3 +96,21 @@ def test_plain_http_to_another_host_is_refused_when_the_file_is_loaded(tmp_path:
 
     with pytest.raises(ConfigError, match=r"plain http:// to erp\.example\.com is refused"):
         load_config(config)
+
+
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ({"entity": "widget"}, "entity: expected one of"),
+        ({"delimiter": ";;"}, 'delimiter: expected one character (or "tab")'),
+        ({"encoding": "klingon"}, "encoding: expected an encoding Python knows"),
+        ({"page_size": 0}, "page_size: expected a whole number above 0"),
+        ({"columns": {"SKU": 1}}, "columns: expected a table of column = field"),
+        ({"sheet": "1"}, "sheet"),
+    ],
+)
+def test_a_wrong_option_is_refused_when_the_file_is_loaded(
+    tmp_path: Path, option: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_config(csv_config(tmp_path, **option))

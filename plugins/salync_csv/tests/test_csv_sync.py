@@ -216,3 +216,16 @@ async def test_a_missing_mapped_column_stops_the_connection_with_the_columns_it_
         assert "no column 'Name', 'Cost', 'Brand' (its columns: 'SKU', 'Title')" in str(
             report.problems[0]
         )
+
+
+async def test_an_export_of_categories_feeds_categories(tmp_path: Path) -> None:
+    write_export(tmp_path, "Code;Label;Parent\nROOT;All;\nMUGS;Mugs;ROOT\n", "categories.csv")
+    columns = {"Code": "key", "Label": "title.en", "Parent": "parent_ref"}
+    config = csv_config(tmp_path, path="exports/categories.csv", entity="category", columns=columns)
+    async with Engine.open(config) as engine:
+        (report,) = await engine.sync()
+
+        assert report.ok, report.problems
+        assert engine.get("category", "MUGS").parent_ref == "ROOT"
+        assert engine.get("category", "ROOT").parent_ref is None
+        assert list(engine.records("product")) == []
