@@ -18,7 +18,8 @@
     │   └── RejectedError          data: the platform refused what we sent (validation)
     ├── DataError              data: one record cannot be mapped; it goes to dead letters
     ├── PolicyError            fatal: a conflict policy or a local edit breaks the rules
-    └── ConflictError          a conflict cannot be resolved as asked
+    ├── ConflictError          a conflict cannot be resolved as asked
+    └── MirrorBusy             another process is syncing the same mirror; try again later
 
 Control signals are not errors and do not derive from ``SalyncError``:
 ``QuotaExhausted`` stops a sync cleanly at a committed page when a daily quota runs out.
@@ -141,3 +142,14 @@ class QuotaExhausted(Exception):
         super().__init__(
             f"{connection}: daily request quota used up; resumes at {resume_at:%Y-%m-%d %H:%M} UTC"
         )
+
+
+class MirrorBusy(SalyncError):
+    """Another process (or another engine in this one) is writing to the same mirror.
+
+    ``str(exc)`` is one line naming the mirror and its holder (pid, command, since when)."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(f"{path} is busy: {holder} is syncing it; try again when it finishes")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -33,10 +32,11 @@ from salync_core.engine.push import push_connection
 from salync_core.engine.reconcile import reconcile_stream
 from salync_core.engine.report import Problem, RunReport
 from salync_core.engine.sweep import DeletionGuard
+from salync_core.engine.writers import Writers
 from salync_core.errors import Fatal, SalyncError
 from salync_core.platform import Stream
 from salync_core.secrets import Secret, SecretBox
-from salync_core.store import Store, credentials, failures
+from salync_core.store import Store, credentials
 from salync_core.store.credentials import StoredTokens
 from salync_core.store.operations import (
     add_usage,
@@ -47,7 +47,6 @@ from salync_core.store.operations import (
     start_run,
 )
 from salync_core.store.reading import get_fields, iter_records
-from salync_core.webhooks.applier import drain_beside_mirror
 
 logger = logging.getLogger("salync.engine")
 
@@ -64,6 +63,10 @@ class Engine:
         self.resolver = Resolver(self.policies, self._decide_hook())
         self._box: SecretBox | None = None
         self._live: dict[str, LiveConnection] = {}
+        self.writers = Writers(store.path)
+        self.lock_wait: float | None = 300.0
+        """Seconds a sync or push waits for another one on the same mirror before raising
+        :class:`MirrorBusy` (``None``: as long as it takes; ``0``: not at all)."""
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -77,8 +80,7 @@ class Engine:
             yield engine
         finally:
             if engine is not None:
-                with anyio.CancelScope(shield=True):  # cancelled or not, close the clients
-                    await engine.aclose()
+                await engine.aclose()
             store.close()
 
     async def aclose(self) -> None:
@@ -119,13 +121,22 @@ class Engine:
         reconcile: bool = False,
         allow_mass_delete: bool = False,
         progress: Progress | None = None,
-        push: bool = True,
     ) -> list[RunReport]:
         """Sync connections (all by default): fetch, map, resolve and apply page by page from
-        each; then (unless ``push=False``) push to each connection that takes pushes what it
-        lacks."""
+        each; then push to each connection that takes pushes what it lacks."""
         names = self._names(connections)
-        await drain_beside_mirror(self, names)  # webhook events received since the last run
+        async with self.writers.mirror_lock(self.lock_wait):
+            return await self._sync(names, streams, full, reconcile, allow_mass_delete, progress)
+
+    async def _sync(
+        self,
+        names: list[str],
+        streams: Sequence[str] | None,
+        full: bool,
+        reconcile: bool,
+        allow_mass_delete: bool,
+        progress: Progress | None,
+    ) -> list[RunReport]:
         reports = [
             await self._run(
                 name,
@@ -138,15 +149,16 @@ class Engine:
             )
             for name in names
         ]
-        return reports + (await self.push(names) if push else [])
+        return reports + await self.push(names)
 
     async def push(self, connections: str | Sequence[str] | None = None) -> list[RunReport]:
-        """Deliver the changes each connection lacks (those with ``push`` configured)."""
-        return [
-            await self._run(name, "push", None, fetch=False, push=True)
-            for name in self._names(connections)
-            if self.config.connection(name).push
-        ]
+        """Deliver the changes each connection lacks (those with ``push`` configured).
+
+        Pushes take turns: one per mirror across processes, one per connection here; a
+        push that waited finds only what is still left to send."""
+        names = [n for n in self._names(connections) if self.config.connection(n).push]
+        async with self.writers.mirror_lock(self.lock_wait):
+            return [await self._run(name, "push", None, fetch=False, push=True) for name in names]
 
     async def reconcile(
         self,
@@ -156,6 +168,12 @@ class Engine:
         allow_mass_delete: bool = False,
     ) -> list[RunReport]:
         """Scan keys on platforms that never report deletions and tombstone what disappeared."""
+        async with self.writers.mirror_lock(self.lock_wait):
+            return await self._reconcile(self._names(connections), streams, allow_mass_delete)
+
+    async def _reconcile(
+        self, names: list[str], streams: Sequence[str] | None, allow_mass_delete: bool
+    ) -> list[RunReport]:
         return [
             await self._run(
                 name,
@@ -165,7 +183,7 @@ class Engine:
                 fetch=False,
                 allow_mass_delete=allow_mass_delete,
             )
-            for name in self._names(connections)
+            for name in names
         ]
 
     def _names(self, connections: str | Sequence[str] | None) -> list[str]:
@@ -216,36 +234,21 @@ class Engine:
                             self.config.mass_delete_min,
                         )
             if push:
-                await push_connection(self.store, live, self.policies, report)
+                async with self.writers.connection(name):
+                    await push_connection(self.store, live, self.policies, report)
         except SalyncError as exc:
             report.problems.append(Problem(name, "", str(exc), fatal=isinstance(exc, Fatal)))
-        except sqlite3.Error as exc:  # the mirror itself failed: say what to do
-            logger.debug("%s: %s run failed", name, kind, exc_info=True)
-            message = failures.describe(self.store.path, exc)
-            report.problems.append(Problem(name, "", message, fatal=True))
-        except anyio.get_cancelled_exc_class():
-            report.cancelled = True  # Ctrl-C, SIGTERM or a host's cancel scope
-            raise
         except Exception as exc:  # a bug: report it plainly, keep the traceback in the log
             logger.exception("%s: %s run failed", name, kind)
             message = f"internal error: {type(exc).__name__}: {exc}"
             report.problems.append(Problem(name, "", message, fatal=True))
         finally:
-            with anyio.CancelScope(shield=True):  # a cancelled run is still recorded
-                await self._close_run(run_id, report, live, started)
-        return report
-
-    async def _close_run(
-        self, run_id: int, report: RunReport, live: LiveConnection | None, started: float
-    ) -> None:
-        report.seconds = time.monotonic() - started
-        error = "; ".join(str(p) for p in report.problems) or None
-        try:
+            report.seconds = time.monotonic() - started
             if live is not None:
                 report.requests += await self._flush_usage(live)
+            error = "; ".join(str(p) for p in report.problems) or None
             await self.store.run(self._finish, run_id, report, error)
-        except sqlite3.Error:  # already reported, or the run is shown as interrupted
-            logger.debug("%s: recording the run failed", report.connection, exc_info=True)
+        return report
 
     def _finish(self, run_id: int, report: RunReport, error: str | None) -> None:
         finish_run(self.store.conn, run_id, report.status, report.as_json(), error)
@@ -265,8 +268,9 @@ class Engine:
     async def _connect(self, name: str) -> LiveConnection:
         """The connection's platform and HTTP client, opened once per engine so the client's
         pacing remembers the requests of earlier runs (a fetch then a push, sync after sync)."""
-        if name not in self._live:
-            self._live[name] = await self._open_connection(name)
+        async with self.writers.opening:  # two tasks must not each open (and leak) one
+            if name not in self._live:
+                self._live[name] = await self._open_connection(name)
         return self._live[name]
 
     async def _open_connection(self, name: str) -> LiveConnection:
@@ -386,7 +390,9 @@ class Engine:
         """The change log after ``since``, oldest first; with ``follow``, wait for more forever."""
         position = since
         while True:
-            rows = await self.store.run_read(local.read_changes, position, batch, entity)
+            rows = await self.store.run(
+                local.read_changes, self.store.conn, position, batch, entity
+            )
             for change in rows:
                 yield change
             if rows:
@@ -413,10 +419,10 @@ class Engine:
 
     def conflicts(self, status: str | None = "open") -> list[conflict_ops.Conflict]:
         """Conflicts (open ones by default), oldest first."""
-        return conflict_ops.list_conflicts(self.store.reader, status)
+        return conflict_ops.list_conflicts(self.store.conn, status)
 
     def conflict(self, conflict_id: int) -> conflict_ops.Conflict:
-        return conflict_ops.get_conflict(self.store.reader, conflict_id)
+        return conflict_ops.get_conflict(self.store.conn, conflict_id)
 
     async def resolve_conflict(
         self, conflict_id: int, *, take: str | None = None, value: Any = MISSING
@@ -427,17 +433,17 @@ class Engine:
 
     def explain(self, entity: str, key: str) -> dict[str, Any]:
         """Field by field: value, origin, source time, the rule that decided, who holds what."""
-        return conflict_ops.explain(self.store.reader, self.policies, entity, key)
+        return conflict_ops.explain(self.store.conn, self.policies, entity, key)
 
     # reading the mirror ---------------------------------------------------------------
 
     def records(self, entity: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every record of ``entity`` as ``{"ref": key, **fields}`` (tombstoned ones on request)."""
-        return iter_records(self.store.reader, entity, deleted=deleted)
+        return iter_records(self.store.conn, entity, deleted=deleted)
 
     def get(self, entity: str, key: str) -> Any | None:
         """The canonical model of one live record, or ``None``."""
-        fields = get_fields(self.store.reader, entity, key)
+        fields = get_fields(self.store.conn, entity, key)
         return None if fields is None else from_fields(entity, key, fields)
 
 
