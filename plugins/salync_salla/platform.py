@@ -54,7 +54,8 @@ from salync_core.platform import (
     Stream,
 )
 from salync_core.secrets import Secret
-from salync_salla import mapping, reading, writing
+from salync_core.webhooks import WebhookEvent, WebhookSubscription
+from salync_salla import mapping, reading, webhooks, writing
 
 API_URL = "https://api.salla.dev/admin/v2"
 ACCOUNTS_URL = "https://accounts.salla.sa"
@@ -90,13 +91,14 @@ class SallaPlatform(Platform):
         Option("webhook_secret", secret=True, help="Signs webhook deliveries."),
         Option("queue_wait", types=(int, float), help="Seconds to wait for queued stock."),
     )
+    webhook_events: ClassVar[tuple[str, ...]] = webhooks.EVENTS
 
     def limits(self, options: Mapping[str, Any]) -> Limits:
         """No fixed windows: every answer's ``X-RateLimit-*`` headers describe the bucket."""
         plan = options.get("plan", "plus")
         if plan not in PLANS:
             raise ConfigError(f"plan {plan!r} is not one of {', '.join(PLANS)}")
-        return Limits(bucket="leaky")
+        return Limits()
 
     def credentials(self, options: Mapping[str, Any]) -> Credentials:
         accounts = str(options.get("accounts_url") or ACCOUNTS_URL).rstrip("/")
@@ -173,6 +175,21 @@ class SallaPlatform(Platform):
         if entity == "stock_level":
             return await writing.push_stock(ctx, batch)
         return [await writing.push_product(ctx, item, body) for item, body in batch]
+
+    def parse_webhook(
+        self, ctx: ConnectionContext, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[WebhookEvent]:
+        return webhooks.parse(ctx, headers, body)
+
+    def webhook_pages(
+        self, ctx: ConnectionContext, event: WebhookEvent
+    ) -> AsyncIterator[tuple[Stream, Page]]:
+        return webhooks.pages(self, ctx, event)
+
+    async def subscribe_webhooks(
+        self, ctx: ConnectionContext, url: str
+    ) -> Sequence[WebhookSubscription]:
+        return await webhooks.subscribe(ctx, url)
 
 
 WRITABLE = {

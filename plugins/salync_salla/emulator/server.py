@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from salync_core.testing.emulator import ADMIN_PREFIX, Emulator, Handler, json_r
 from salync_core.testing.limiters import LeakyBucket, SlidingWindow
 from salync_salla.emulator.data import ChangeEvent, Store, StoreError, seed_store
 from salync_salla.emulator.oauth import Accounts
+from salync_salla.emulator.webhooks import SallaWebhooks
 
 PLANS = {"plus": 120, "pro": 360, "special": 720}
 LEAK_PER_SECOND = 1.0
@@ -57,6 +59,7 @@ class SallaEmulator(Emulator):
         start: datetime | None = None,
         rate_limit: bool = True,
         quantity_delay: float = 120.0,
+        webhook_secret: str = "salla-webhook-secret",
     ) -> None:
         if plan not in PLANS:
             raise ValueError(f"plan must be one of {', '.join(PLANS)}")
@@ -67,6 +70,8 @@ class SallaEmulator(Emulator):
         self.bucket = LeakyBucket(PLANS[plan], LEAK_PER_SECOND, clock)
         self.customers_window = SlidingWindow(*CUSTOMERS_CAP, clock)
         self._ticker: asyncio.Task[None] | None = None
+        self.webhooks = SallaWebhooks(clock, 1803665367, webhook_secret, random.Random(seed))
+        self.store.listeners.append(self.webhooks.publish)
         super().__init__(seed=seed, clock=clock)
         self.app.middlewares.append(self._gate)
         seed_store(self.store, products, seed)
@@ -83,6 +88,7 @@ class SallaEmulator(Emulator):
         router.add_get(API + "/orders/{id}", self.get_order)
         router.add_get(API + "/customers", self.list_customers)
         router.add_post(ADMIN_PREFIX + "apply-quantities", self._admin_apply)
+        self.webhooks.add_routes(router, API)
 
     @property
     def accounts_url(self) -> str:
@@ -120,6 +126,7 @@ class SallaEmulator(Emulator):
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         url = await super().start(host, port)
+        await self.webhooks.open()
         self._ticker = asyncio.create_task(self._tick())
         return url
 
@@ -129,6 +136,7 @@ class SallaEmulator(Emulator):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        await self.webhooks.close()
         await super().stop()
 
     async def _tick(self) -> None:
