@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ from salync_core.engine.writers import Writers
 from salync_core.errors import Fatal, SalyncError
 from salync_core.platform import Stream
 from salync_core.secrets import Secret, SecretBox
-from salync_core.store import Store, credentials
+from salync_core.store import Store, credentials, failures
 from salync_core.store.credentials import StoredTokens
 from salync_core.store.operations import (
     add_usage,
@@ -47,6 +48,7 @@ from salync_core.store.operations import (
     start_run,
 )
 from salync_core.store.reading import get_fields, iter_records
+from salync_core.webhooks.applier import drain_beside_mirror
 
 logger = logging.getLogger("salync.engine")
 
@@ -80,7 +82,8 @@ class Engine:
             yield engine
         finally:
             if engine is not None:
-                await engine.aclose()
+                with anyio.CancelScope(shield=True):  # cancelled or not, close the clients
+                    await engine.aclose()
             store.close()
 
     async def aclose(self) -> None:
@@ -121,12 +124,16 @@ class Engine:
         reconcile: bool = False,
         allow_mass_delete: bool = False,
         progress: Progress | None = None,
+        push: bool = True,
     ) -> list[RunReport]:
         """Sync connections (all by default): fetch, map, resolve and apply page by page from
-        each; then push to each connection that takes pushes what it lacks."""
+        each; then (unless ``push=False``) push to each connection that takes pushes what it
+        lacks."""
         names = self._names(connections)
         async with self.writers.mirror_lock(self.lock_wait):
-            return await self._sync(names, streams, full, reconcile, allow_mass_delete, progress)
+            return await self._sync(
+                names, streams, full, reconcile, allow_mass_delete, progress, push
+            )
 
     async def _sync(
         self,
@@ -136,7 +143,9 @@ class Engine:
         reconcile: bool,
         allow_mass_delete: bool,
         progress: Progress | None,
+        push: bool = True,
     ) -> list[RunReport]:
+        await drain_beside_mirror(self, names)  # webhook events received since the last run
         reports = [
             await self._run(
                 name,
@@ -149,7 +158,7 @@ class Engine:
             )
             for name in names
         ]
-        return reports + await self.push(names)
+        return reports + (await self.push(names) if push else [])
 
     async def push(self, connections: str | Sequence[str] | None = None) -> list[RunReport]:
         """Deliver the changes each connection lacks (those with ``push`` configured).
@@ -238,17 +247,33 @@ class Engine:
                     await push_connection(self.store, live, self.policies, report)
         except SalyncError as exc:
             report.problems.append(Problem(name, "", str(exc), fatal=isinstance(exc, Fatal)))
+        except sqlite3.Error as exc:  # the mirror itself failed: say what to do
+            logger.debug("%s: %s run failed", name, kind, exc_info=True)
+            message = failures.describe(self.store.path, exc)
+            report.problems.append(Problem(name, "", message, fatal=True))
+        except anyio.get_cancelled_exc_class():
+            report.cancelled = True  # Ctrl-C, SIGTERM or a host's cancel scope
+            raise
         except Exception as exc:  # a bug: report it plainly, keep the traceback in the log
             logger.exception("%s: %s run failed", name, kind)
             message = f"internal error: {type(exc).__name__}: {exc}"
             report.problems.append(Problem(name, "", message, fatal=True))
         finally:
-            report.seconds = time.monotonic() - started
+            with anyio.CancelScope(shield=True):  # a cancelled run is still recorded
+                await self._close_run(run_id, report, live, started)
+        return report
+
+    async def _close_run(
+        self, run_id: int, report: RunReport, live: LiveConnection | None, started: float
+    ) -> None:
+        report.seconds = time.monotonic() - started
+        error = "; ".join(str(p) for p in report.problems) or None
+        try:
             if live is not None:
                 report.requests += await self._flush_usage(live)
-            error = "; ".join(str(p) for p in report.problems) or None
             await self.store.run(self._finish, run_id, report, error)
-        return report
+        except sqlite3.Error:  # already reported, or the run is shown as interrupted
+            logger.debug("%s: recording the run failed", report.connection, exc_info=True)
 
     def _finish(self, run_id: int, report: RunReport, error: str | None) -> None:
         finish_run(self.store.conn, run_id, report.status, report.as_json(), error)
@@ -390,9 +415,7 @@ class Engine:
         """The change log after ``since``, oldest first; with ``follow``, wait for more forever."""
         position = since
         while True:
-            rows = await self.store.run(
-                local.read_changes, self.store.conn, position, batch, entity
-            )
+            rows = await self.store.run_read(local.read_changes, position, batch, entity)
             for change in rows:
                 yield change
             if rows:
@@ -419,10 +442,10 @@ class Engine:
 
     def conflicts(self, status: str | None = "open") -> list[conflict_ops.Conflict]:
         """Conflicts (open ones by default), oldest first."""
-        return conflict_ops.list_conflicts(self.store.conn, status)
+        return conflict_ops.list_conflicts(self.store.reader, status)
 
     def conflict(self, conflict_id: int) -> conflict_ops.Conflict:
-        return conflict_ops.get_conflict(self.store.conn, conflict_id)
+        return conflict_ops.get_conflict(self.store.reader, conflict_id)
 
     async def resolve_conflict(
         self, conflict_id: int, *, take: str | None = None, value: Any = MISSING
@@ -433,17 +456,17 @@ class Engine:
 
     def explain(self, entity: str, key: str) -> dict[str, Any]:
         """Field by field: value, origin, source time, the rule that decided, who holds what."""
-        return conflict_ops.explain(self.store.conn, self.policies, entity, key)
+        return conflict_ops.explain(self.store.reader, self.policies, entity, key)
 
     # reading the mirror ---------------------------------------------------------------
 
     def records(self, entity: str, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every record of ``entity`` as ``{"ref": key, **fields}`` (tombstoned ones on request)."""
-        return iter_records(self.store.conn, entity, deleted=deleted)
+        return iter_records(self.store.reader, entity, deleted=deleted)
 
     def get(self, entity: str, key: str) -> Any | None:
         """The canonical model of one live record, or ``None``."""
-        fields = get_fields(self.store.conn, entity, key)
+        fields = get_fields(self.store.reader, entity, key)
         return None if fields is None else from_fields(entity, key, fields)
 
 
