@@ -52,6 +52,10 @@ async def test_bad_rows_go_to_dead_letters_with_their_line_and_the_good_rows_app
             "line 6: key 'SKU-1' already appeared on line 2; the first one was kept",
         ]
         assert report.stream("rows").rejected == 4
+        kept = {raw for raw, reason in dead_letters(engine) if reason.startswith("line 4:")}
+        assert kept == {
+            '{"line":4,"row":{"SKU":"SKU-3","Name":"Bowl","Cost":"cheap","Brand":"Acme"}}'
+        }
         assert not any(p.fatal for p in report.problems)
 
 
@@ -229,3 +233,14 @@ async def test_an_export_of_categories_feeds_categories(tmp_path: Path) -> None:
         assert engine.get("category", "MUGS").parent_ref == "ROOT"
         assert engine.get("category", "ROOT").parent_ref is None
         assert list(engine.records("product")) == []
+
+
+async def test_a_file_without_a_header_is_mapped_by_column_number(tmp_path: Path) -> None:
+    write_export(tmp_path, "SKU-1\tMug\nSKU-2\tPlate\n")
+    columns = {"1": "key", "2": "title.en"}
+    config = csv_config(tmp_path, columns=columns, has_header=False, delimiter="tab")
+    async with Engine.open(config) as engine:
+        await engine.sync()
+
+        assert products(engine)["SKU-1"]["title"] == {"en": "Mug"}
+        assert set(products(engine)) == {"SKU-1", "SKU-2"}
