@@ -376,6 +376,11 @@ class Engine:
                 )
                 report.stream(stream.name).skipped = f"read with {stream.covered_by}"
                 continue
+            if cursor is None and _unfinished(report, stream.covered_by):
+                # its own full pass would cost as much again; the next run reads it
+                why = f"not read: {stream.covered_by}, which delivers it, did not finish"
+                report.stream(stream.name).skipped = why
+                continue
             problems = len(report.problems)
             last, completed_full_pass = await sync_stream(
                 self.store, self._work(live, stream, run_id, guard), cursor, report, progress
@@ -468,6 +473,11 @@ class Engine:
         """The canonical model of one live record, or ``None``."""
         fields = get_fields(self.store.reader, entity, key)
         return None if fields is None else from_fields(entity, key, fields)
+
+
+def _unfinished(report: RunReport, stream: str | None) -> bool:
+    """Whether ``stream`` was read in this run and stopped before the end of its pass."""
+    return any(r.stream == stream and not r.finished and not r.skipped for r in report.streams)
 
 
 def _fatal(report: RunReport, since: int) -> bool:

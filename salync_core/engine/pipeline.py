@@ -164,7 +164,7 @@ async def sync_stream(
         async with receive:
             async for item in receive:
                 if isinstance(item, tuple):
-                    completed = item[1] is None
+                    completed = stream_report.finished = item[1] is None
                     await _record_end(store, item[1], work, report)
                     break
                 usage = usage_rows(work.live)

@@ -41,6 +41,8 @@ class StreamReport:
     missing_fetched: int = 0
     skipped: str = ""
     """Why the stream was not fetched (covered by another stream's full pass, not listable)."""
+    finished: bool = False
+    """Its pass was read to the end in this run (not stopped by an error, a quota, a cancel)."""
 
 
 @define
