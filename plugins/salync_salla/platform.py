@@ -98,7 +98,7 @@ class SallaPlatform(Platform):
         plan = options.get("plan", "plus")
         if plan not in PLANS:
             raise ConfigError(f"plan {plan!r} is not one of {', '.join(PLANS)}")
-        return Limits()
+        return Limits(bucket="leaky")
 
     def credentials(self, options: Mapping[str, Any]) -> Credentials:
         accounts = str(options.get("accounts_url") or ACCOUNTS_URL).rstrip("/")

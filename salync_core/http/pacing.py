@@ -180,8 +180,10 @@ class Pacer:
         bucket.remaining -= max(0, self._in_flight - 1)  # sent since, not yet counted there
         old = self._bucket
         if self.limits.bucket == "leaky" and not bucket.daily:
-            # drained by the reset; the reset has whole seconds, so +1 keeps the rate a floor
-            bucket.leak = (bucket.limit - bucket.remaining) / (bucket.reset_at + 1 - now)
+            # empty by the reset, a whole second, read on our estimate of the server's clock
+            # (up to a second and a round trip off): the margins keep the rate a floor
+            drained_in = bucket.reset_at + 1 + 2 * CLOCK_MARGIN - now
+            bucket.leak = (bucket.limit - bucket.remaining) / drained_in
         elif old is not None and old.reset_at > now and abs(old.reset_at - bucket.reset_at) < 1:
             bucket.remaining = min(bucket.remaining, old.remaining)
         self._bucket = bucket
