@@ -11,7 +11,7 @@ import asyncio
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +29,9 @@ from salync_core.testing.emulator import Emulator
 
 
 @contextmanager
-def serving(*emulators: Emulator) -> Iterator[list[str]]:
-    """Run emulators on an event loop in a thread of their own; yields their base URLs."""
+def serving(*emulators: Emulator, ports: Sequence[int] = ()) -> Iterator[list[str]]:
+    """Run emulators on an event loop in a thread of their own (on ``ports``, or free ones);
+    yields their base URLs."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -40,8 +41,8 @@ def serving(*emulators: Emulator) -> Iterator[list[str]]:
         return future.result(timeout=30)
 
     try:
-        for emulator in emulators:
-            call(emulator.start("127.0.0.1", 0))
+        for emulator, port in zip(emulators, [*ports] or [0] * len(emulators), strict=True):
+            call(emulator.start("127.0.0.1", port))
         yield [emulator.base_url for emulator in emulators]
     finally:
         for emulator in emulators:

@@ -15,25 +15,55 @@ from salync_core.config import KEY_FILE
 from salync_core.secrets import KEY_ENV, create_key_file
 
 TEMPLATE = """\
-# Salync Core configuration. See the README for every key.
+# Salync Core configuration: a starter that syncs against the built-in emulators. Start them
+# first, each in a terminal of its own (each prints its URL, the API key it accepts and its
+# plan):
+#
+#   salync emulate saleslayer --port {pim_port}
+#   salync emulate salync --port {inventory_port}
+#
+# then run `salync sync`, `salync status` and `salync records product`. For the real systems,
+# change each base_url and give the real key as "env:VARIABLE" or with
+# `salync secrets set CONNECTION` (never as a literal in a file you share).
+# The README describes every key; a mistyped key is refused with a hint.
 [store]
 path = "salync.db"
 
 [sync]
-mass_delete_threshold = 0.10   # reconcile refuses to delete more than this share of a stream
+mass_delete_threshold = 0.10   # a reconcile refuses to delete more than this share of a stream
 
-# [connections.pim]
-# plugin = "saleslayer"
-# base_url = "https://api2.saleslayer.com/rest/Catalog"
-# api_key = "env:SL_API_KEY"      # or leave out and run `salync secrets set pim api_key`
-# locale = "en"
-# attributes = ["prod_brand"]     # catalog fields to keep in `attributes`; "*" for all
+[connections.pim]
+plugin = "saleslayer"
+# real: base_url = "https://api2.saleslayer.com/rest/Catalog", api_key = "env:SL_API_KEY"
+base_url = "http://127.0.0.1:{pim_port}/rest/Catalog"
+api_key = "{pim_key}"  # the emulator's key
+locale = "en"
+attributes = ["prod_brand"]    # catalog fields to keep in `attributes`; "*" for all
+# push = ["product"]           # write product changes back to the PIM
 
-# [policies]
-# default = "last_writer_wins"
-# [policies.product]
-# default = { owner = "pim" }
+[connections.inventory]
+plugin = "salync"
+# real: base_url = "https://api.salync.com/v1", api_key = "env:SALYNC_API_KEY"
+base_url = "http://127.0.0.1:{inventory_port}/v1"
+api_key = "{inventory_key}"  # the emulator's key
+plan = "{inventory_plan}"  # the default, as `salync emulate salync` serves
+# push = ["product", "stock_adjustment", "stock_level"]
+
+[policies]
+default = "last_writer_wins"
+
+[policies.product]
+title = {{ owner = "pim" }}
+description = {{ owner = "pim" }}
+cost_price = {{ owner = "inventory" }}
 """
+
+EMULATOR_DEFAULTS = {
+    "pim_key": "sl-test-key",
+    "inventory_key": "sk_test_1",
+    "inventory_plan": "growth",
+}
+"""What the emulators accept when started without options (checked by the tests)."""
 
 
 @click.command()
@@ -44,14 +74,20 @@ mass_delete_threshold = 0.10   # reconcile refuses to delete more than this shar
     default=".",
     help="Where to write salync.toml.",
 )
+@click.option("--pim-port", type=int, default=8701, show_default=True, help="Sales Layer emulator.")
+@click.option(
+    "--inventory-port", type=int, default=8702, show_default=True, help="Salync emulator."
+)
 @handle_errors
-def init(directory: Path) -> None:
-    """Write a starter salync.toml (never overwriting one)."""
+def init(directory: Path, pim_port: int, inventory_port: int) -> None:
+    """Write a starter salync.toml (never overwriting one) that syncs against the emulators
+    (its comments say how to start them), and a key file that encrypts stored secrets."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "salync.toml"
     if config.exists():
         fail(f"{config} already exists; not overwriting it", EXIT_CONFIG)
-    config.write_text(TEMPLATE, encoding="utf-8")
+    text = TEMPLATE.format(pim_port=pim_port, inventory_port=inventory_port, **EMULATOR_DEFAULTS)
+    config.write_text(text, encoding="utf-8")
     console.print(f"wrote {config}")
     key = directory / KEY_FILE
     if key.exists() or os.environ.get(KEY_ENV):
@@ -91,8 +127,38 @@ def emulate(platform: str, host: str, port: int, **options: Any) -> None:
             EXIT_CONFIG,
         )
     cls = emulators[platform]
-    emulator = cls(**_constructor_args(cls, {k: v for k, v in options.items() if v is not None}))
-    emulator.serve_forever(host, port, announce=lambda url: console.print(url, soft_wrap=True))
+    chosen = _constructor_args(cls, {k: v for k, v in options.items() if v is not None})
+    emulator = cls(**chosen)
+    facts = _facts(cls, chosen)
+
+    def announce(url: str) -> None:
+        console.print(url, soft_wrap=True)  # the first line: scripts and tests read it
+        for line in facts:
+            console.print(line, soft_wrap=True)
+
+    emulator.serve_forever(host, port, announce=announce)
+
+
+def _facts(cls: type[Any], chosen: dict[str, Any]) -> list[str]:
+    """What a client needs besides the URL: the key(s) it accepts and the plan it serves."""
+    parameters = inspect.signature(cls).parameters
+
+    def value(name: str) -> Any:
+        if name in chosen:
+            return chosen[name]
+        parameter = parameters.get(name)
+        return None if parameter is None else parameter.default
+
+    facts = []
+    keys = value("api_keys") or ([value("api_key")] if value("api_key") else [])
+    if keys:
+        facts.append(f"accepts api_key: {', '.join(keys)}")
+    if value("plan"):
+        facts.append(f"plan: {value('plan')}")
+    if value("rate_limit") is False:
+        facts.append("rate limits: off")
+    facts.append("stop with Ctrl-C")
+    return facts
 
 
 def _constructor_args(cls: type[Any], options: dict[str, Any]) -> dict[str, Any]:
