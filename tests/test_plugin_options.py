@@ -220,6 +220,22 @@ async def test_missing_credentials_name_the_platforms_own_secret(tmp_path: Path)
         (report,) = await engine.sync()
 
     assert [p.message for p in report.problems] == [
-        '[connections.shop]: no credentials; set shop_token in salync.toml (a literal or '
+        "[connections.shop]: no credentials; set shop_token in salync.toml (a literal or "
         '"env:VARIABLE") or store one with `salync secrets set shop shop_token`'
     ]
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("shop_plugin")
+async def test_a_mistyped_secret_name_is_not_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    create_key_file(tmp_path / "salync.key")
+    async with Engine.open(write_config(tmp_path, {"shop": SHOP})) as engine:
+        with pytest.raises(
+            ConfigError, match=r"takes no secret 'shop_tokn'; did you mean 'shop_token'\?"
+        ):
+            await engine.set_secrets("shop", {"shop_tokn": Secret("tok-stored-1234")})
+
+        assert engine.secret_names("shop") == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from attrs import define
 from salync_core import plugins
 from salync_core.config import ConnectionConfig
 from salync_core.errors import ConfigError
+from salync_core.hints import did_you_mean
 from salync_core.http import HttpClient, RetryPolicy, TokenStore
 from salync_core.platform import ConnectionContext, Platform
 from salync_core.secrets import Secret
@@ -88,6 +89,18 @@ def open_connection(
         directory=config.directory,
     )
     return LiveConnection(config, platform, http, ctx)
+
+
+def check_secret_names(config: ConnectionConfig, names: Iterable[str]) -> None:
+    """Refuse to store a secret the connection's platform would never read (a typo)."""
+    declared = plugins.platform(config.plugin).declared_options()
+    known = {name for name, option in declared.items() if option.secret} | ROTATING
+    for name in names:
+        if name not in known:
+            raise ConfigError(
+                f"[connections.{config.name}]: {config.plugin} takes no secret {name!r}"
+                f"{did_you_mean(name, known)} (its secrets: {', '.join(sorted(known))})"
+            )
 
 
 def _no_credentials(connection: str, platform: Platform) -> str:

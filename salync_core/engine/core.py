@@ -27,7 +27,12 @@ from salync_core.conflicts.resolver import DecideHook, Resolver
 from salync_core.converters import from_fields
 from salync_core.engine import conflicts as conflict_ops
 from salync_core.engine import local
-from salync_core.engine.connections import LiveConnection, open_connection, today
+from salync_core.engine.connections import (
+    LiveConnection,
+    check_secret_names,
+    open_connection,
+    today,
+)
 from salync_core.engine.pipeline import PageWork, Progress, sync_stream, usage_rows
 from salync_core.engine.push import push_connection
 from salync_core.engine.reconcile import reconcile_stream
@@ -322,6 +327,7 @@ class Engine:
     async def set_secrets(self, connection: str, values: Mapping[str, Secret | None]) -> None:
         """Store (or, with ``None``, remove) secrets of a connection, encrypted at rest."""
         config = self.config.connection(connection)
+        check_secret_names(config, [name for name, value in values.items() if value is not None])
         await self.store.run(
             credentials.save_secrets,
             self.store,
