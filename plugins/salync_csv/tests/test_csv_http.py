@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from support import catalog, csv_config, products
+from csv_support import catalog, csv_config, products
 
 from salync_core import Engine
 from salync_core.config import load_config

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import (
+from csv_support import (
     HEADER,
     catalog,
     csv_config,
