@@ -66,6 +66,10 @@ class _Tries:
     sent: int = 0
     """Everything sent for this request, the resend after a refresh included."""
     refreshed: bool = False
+    throttles: int = 0
+    """429s answered so far; they do not count as attempts."""
+    throttled_for: float = 0.0
+    """Real seconds waited for 429s so far, bounded by ``RetryPolicy.throttle_budget``."""
 
 
 class HttpClient:
@@ -185,7 +189,10 @@ class HttpClient:
                 await self._reauth(outcome, generation, tries)
                 continue
             await self._back_off(outcome, tries)
-            tries.attempt += 1
+            if outcome.throttled:
+                tries.throttles += 1
+            else:
+                tries.attempt += 1
 
     async def _attempt(self, request: Outgoing, auth: Mapping[str, str], tries: _Tries) -> Outcome:
         slot = await self._pacer.acquire()
@@ -240,25 +247,45 @@ class HttpClient:
         delay = self._delay(failure, tries)
         if failure.throttled:
             self._pacer.hold(delay * self._clock.scale)
-        log.info(
-            "%s; retry %d of %d in %.2f s",
-            failure.error,
-            tries.attempt,
-            self.retry.attempts - 1,
-            delay,
-        )
+            tries.throttled_for += delay
+            log.info("%s; waiting %.2f s (throttled, not counted as a retry)", failure.error, delay)
+        else:
+            log.info(
+                "%s; retry %d of %d in %.2f s",
+                failure.error,
+                tries.attempt,
+                self.retry.attempts - 1,
+                delay,
+            )
         await anyio.sleep(delay)
 
     def _delay(self, failure: _Retry, tries: _Tries) -> float:
         """Real seconds to wait: Retry-After when usable, else backoff (never below ``base``
-        after a 429, so an unusable Retry-After cannot make a hot loop)."""
+        after a 429, so an unusable Retry-After cannot make a hot loop). Errors end after
+        ``attempts``; 429s after ``throttle_budget`` seconds of waiting in all."""
         wait = self._retry_after(failure)
+        if failure.throttled:
+            if wait is None:
+                wait = backoff(self.retry, tries.throttles, self._rng, self.retry.base)
+            if tries.throttled_for + wait > self.retry.throttle_budget:
+                self._throttled_too_long(failure, tries)
+            return wait
         if tries.attempt >= self.retry.attempts:
             raise failure.error
         if wait is not None:
             return wait
-        floor = self.retry.base if failure.throttled else 0.0
-        return backoff(self.retry, tries.attempt - 1, self._rng, floor)
+        return backoff(self.retry, tries.attempt - 1, self._rng)
+
+    def _throttled_too_long(self, failure: _Retry, tries: _Tries) -> None:
+        error = failure.error
+        raise type(error)(
+            f"{error.url} still answered {error.status} after {tries.throttles + 1} "
+            f"rate-limited answers: rate limited for {tries.throttled_for:.0f} s, the most "
+            f"one request waits (throttle_budget {self.retry.throttle_budget:.0f} s)",
+            connection=self.connection,
+            status=error.status,
+            url=error.url,
+        ) from error
 
     def _retry_after(self, failure: _Retry) -> float | None:
         """The server's Retry-After in real seconds; raises if it is longer than ``max_wait``."""

@@ -1,7 +1,8 @@
 """How long to wait before sending again: exponential backoff with full jitter, and Retry-After.
 
 Backoff durations are the client's own policy, in real seconds. ``Retry-After`` is the
-platform's, in platform seconds; the client divides it by its time scale.
+platform's, in platform seconds; the client divides it by its time scale. Errors spend a count
+of attempts; 429s spend a budget of waiting time (:attr:`RetryPolicy.throttle_budget`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class RetryPolicy:
     max_wait: float = 120.0
     """The longest we sleep for one Retry-After; a longer one ends the request (quota signal
     or :class:`~salync_core.errors.RateLimitedError`) instead of holding a sync for hours."""
+    throttle_budget: float = 300.0
+    """The longest one request waits in all for 429s. A 429 says "later", not "broken", so it
+    does not spend ``attempts`` (a burst of five is waited out); this bounds an endless one by
+    time instead of by count."""
 
 
 def backoff(policy: RetryPolicy, retry: int, rng: random.Random, floor: float = 0.0) -> float:

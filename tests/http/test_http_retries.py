@@ -179,11 +179,20 @@ async def test_attempts_are_bounded_then_the_mapped_error(server: Scripted) -> N
 
 
 @pytest.mark.anyio
-async def test_429s_beyond_the_attempts_end_in_rate_limited(server: Scripted) -> None:
-    server.faults.update({"rate_limited": 10, "retry_after": "1"})
-    with pytest.raises(RateLimitedError):
-        await timed_get(client_for(server))
-    assert server.stats.requests == FAST.attempts
+async def test_429s_beyond_the_throttle_budget_end_in_rate_limited(server: Scripted) -> None:
+    server.faults.update({"rate_limited": 10, "retry_after": "1"})  # 0.1 s real each at 10x
+    retry = RetryPolicy(attempts=2, base=0.05, cap=0.1, max_wait=2.0, throttle_budget=0.35)
+    with pytest.raises(RateLimitedError, match="rate limited for"):
+        await timed_get(client_for(server, retry=retry))
+    assert server.stats.requests == 4, "3 waits fit in the budget, not 2 attempts"
+
+
+@pytest.mark.anyio
+async def test_429s_do_not_spend_the_attempts_for_errors(server: Scripted) -> None:
+    server.faults.update({"rate_limited": 6, "retry_after": "0.1"})
+    data, _ = await timed_get(client_for(server))
+    assert data == {"items": [1, 2, 3]}
+    assert server.stats.requests == 7 > FAST.attempts
 
 
 @pytest.mark.anyio
