@@ -43,6 +43,7 @@ def connection(emulator: SalesLayer118Emulator, **options: Any) -> dict[str, Any
         "import_poll_seconds": 0.0,
         "rate_limits": "none",
         "retry_attempts": 2,
+        "variant_options": {"format_size": "size", "format_color": "color"},
         **options,
     }
 
@@ -92,7 +93,9 @@ async def test_a_full_export_mirrors_the_catalog_without_revealing_the_secret(
             assert product.attributes["product_image"][0]["ORG"].endswith("/ORG/PRD-000001-1.jpg")
             cat_refs = {pim.tables["catalogue"].items[i]["REF"] for i in source["ID_catalogue"]}
             assert set(product.category_refs) == cat_refs
-            assert engine.get("variant", "PRD-000001-1").product_ref == "PRD-000001"
+            variant = engine.get("variant", "PRD-000001-1")
+            assert variant.product_ref == "PRD-000001"
+            assert set(variant.options) == {"size", "color"}
             secret_free = mirror_dump(engine)
     assert "key256=" in caplog.text  # requests are logged, signed
     assert SECRET not in caplog.text

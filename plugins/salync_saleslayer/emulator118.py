@@ -113,7 +113,8 @@ def php_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             child = node.setdefault(name, {})
             node = child if isinstance(child, dict) else node.setdefault(name + "[]", {})
         node[path[-1]] = value
-    return _lists(root)
+    converted: dict[str, Any] = _lists(root)
+    return converted
 
 
 def _lists(node: Any) -> Any:

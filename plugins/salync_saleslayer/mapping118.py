@@ -268,9 +268,19 @@ def _attach(
     raise DataError(f"table {table} has no canonical entity and links to no known item")
 
 
-def record(item: Mapping[str, Any]) -> Record:
-    """The canonical record of a decoded item."""
+def record(item: Mapping[str, Any], option_fields: Mapping[str, str] | None = None) -> Record:
+    """The canonical record of a decoded item; a variant's ``option_fields`` (connector field
+    -> option name, the ``variant_options`` option) become its ``options``."""
     fields = {k: v for k, v in item["fields"].items() if v is not None}
+    if item["entity"] == "variant" and option_fields and "attributes" in fields:
+        attributes = dict(fields["attributes"])
+        options = {
+            name: str(attributes.pop(source))
+            for source, name in option_fields.items()
+            if attributes.get(source) is not None
+        }
+        if options:
+            fields["options"], fields["attributes"] = options, attributes
     if not fields.get("attributes"):
         fields.pop("attributes", None)
     return Record(item["entity"], item["ref"], fields, item.get("id"), item.get("ts"))

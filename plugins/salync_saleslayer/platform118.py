@@ -63,7 +63,7 @@ class SalesLayer118Platform(Platform):
     def map_inbound(
         self, ctx: ConnectionContext, stream: Stream, item: Any
     ) -> Iterable[Record | Reject]:
-        return [mapping118.record(item)]
+        return [mapping118.record(item, ctx.options.get("variant_options", {}))]
 
     def writable_fields(self, entity: str) -> frozenset[str]:
         return mapping118.WRITABLE.get(entity, frozenset())
