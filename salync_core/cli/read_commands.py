@@ -81,6 +81,9 @@ def status(config_path: str, as_json: bool) -> None:
         error = (info["last_run"] or {}).get("error")
         if error:
             console.print(labelled(f"{name}:", "red", error), soft_wrap=True)
+        if info.get("needs_reconnect"):
+            hint = f"needs reconnecting: run `salync connect {name}`"
+            console.print(labelled(f"{name}:", "red", hint), soft_wrap=True)
 
 
 @click.command()

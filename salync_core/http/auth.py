@@ -74,6 +74,8 @@ class StoredState:
 
     tokens: OAuthTokens | None
     spending: str | None
+    reconnect: str | None = None
+    """Why the grant is known to be gone (``None``: it is not)."""
 
 
 @runtime_checkable
@@ -185,6 +187,8 @@ class OAuth2Auth:
         if state.tokens is not None and state.tokens.refresh_token.reveal() != current.reveal():
             self.tokens, self.generation = state.tokens, self.generation + 1
             return  # another process rotated them: use its tokens, spend nothing
+        if state.reconnect:
+            raise NeedsReconnect(self.connection, state.reconnect)  # no token is sent again
         spending = fingerprint(current)
         if state.spending == spending:
             await self._reconnect(

@@ -116,7 +116,12 @@ class StoredTokens:
             tokens = OAuthTokens(
                 access, refresh, parse_datetime(expires.reveal()) if expires else None
             )
-        return StoredState(tokens, spending.reveal() if spending else None)
+        reconnect = stored.get(NEEDS_RECONNECT)
+        return StoredState(
+            tokens,
+            spending.reveal() if spending else None,
+            reconnect.reveal() if reconnect else None,
+        )
 
     async def begin_refresh(self, fingerprint: str | None) -> None:
         """Record (or clear, with ``None``) the refresh token about to be spent, durably."""

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from salync_core.errors import StoreError
+from salync_core.store.credentials import NEEDS_RECONNECT, stored_names
 from salync_core.store.database import utc_now
 from salync_core.store.failures import REBUILD_HINT, describe
 
@@ -104,6 +105,7 @@ def _connection(conn: sqlite3.Connection, name: str, today: str) -> dict[str, An
             )
         ),
         "outbox": {"pending": outbox.get("pending", 0), "dead": outbox.get("dead", 0)},
+        "needs_reconnect": NEEDS_RECONNECT in stored_names(conn, name),
     }
 
 

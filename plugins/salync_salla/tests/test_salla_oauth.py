@@ -3,6 +3,8 @@ clients sharing a mirror, crash-safe rotation, and "needs reconnect" when the gr
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,13 @@ from salync_core.secrets import Secret
 from salync_core.store.credentials import NEEDS_RECONNECT, SPENDING, StoredTokens, load_secrets
 
 pytestmark = pytest.mark.anyio
+SALYNC = [sys.executable, "-m", "salync_core"]
+
+
+async def salync(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """The command line in its own process (the emulator keeps serving meanwhile)."""
+    with anyio.fail_after(120):
+        return await anyio.run_process([*SALYNC, *args], check=False)
 
 
 async def install(engine: Engine, salla: SallaEmulator) -> dict[str, Any]:
@@ -124,7 +133,8 @@ async def test_a_crash_between_receiving_and_storing_a_rotated_token_never_repla
 async def test_a_replayed_refresh_token_means_reconnect_and_stops_only_that_connection(
     salla: SallaEmulator, shop_config: Callable[..., Path]
 ) -> None:
-    async with Engine.open(shop_config()) as engine:
+    config = shop_config()
+    async with Engine.open(config) as engine:
         first = await install(engine, salla)
         salla.accounts.expire_access_tokens()
         await engine.sync("shop", ["customers"])  # spends the first refresh token
@@ -142,3 +152,17 @@ async def test_a_replayed_refresh_token_means_reconnect_and_stops_only_that_conn
         with pytest.raises(NeedsReconnect):
             async with client(engine) as http:
                 await http.get_json("customers")
+    refused = salla.accounts.refreshes + salla.accounts.replays
+
+    synced = await salync("sync", "shop", "--config", str(config))
+    shown = await salync("status", "--config", str(config))
+
+    assert synced.returncode != 0
+    assert synced.returncode != 0
+    said = [line for line in synced.stdout.decode().splitlines() if "salync connect" in line]
+    assert said == [
+        "problem: shop/products: the platform refused the refresh token; the connection"
+        " needs reconnecting: run `salync connect shop`"
+    ]
+    assert "shop: needs reconnecting: run `salync connect shop`" in shown.stdout.decode()
+    assert salla.accounts.refreshes + salla.accounts.replays == refused  # nothing sent again
