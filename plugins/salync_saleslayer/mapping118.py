@@ -21,7 +21,7 @@ connector (API-FACTS §1.4). This module decodes them:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from salync_core.errors import DataError
@@ -151,22 +151,35 @@ def decode(data: Mapping[str, Any], refs: RefIndex, source_ts: str | None) -> De
         except DataError as exc:
             decoded.rejects.append(Reject({table: rows}, str(exc)))
             continue
+        plan = Plan(table, cols)
         for row in rows if isinstance(rows, list) else [rows]:
             try:
-                _row(decoded, table, cols, row, refs, source_ts)
+                _row(decoded, plan, row, refs, source_ts)
             except DataError as exc:
                 decoded.rejects.append(Reject({"table": table, "row": row}, f"{table}: {exc}"))
     return decoded
 
 
-def _row(
-    decoded: Decoded,
-    table: str,
-    cols: list[Column],
-    row: Any,
-    refs: RefIndex,
-    source_ts: str | None,
-) -> None:
+class Plan:
+    """How to read the rows of one table, worked out once per page from its columns."""
+
+    def __init__(self, table: str, cols: list[Column]) -> None:
+        self.table, self.cols = table, cols
+        self.entity = ENTITY_OF_TABLE.get(table)
+        names = [c.name for c in cols]
+        self.ref = names.index("REF") if "REF" in names else None
+        self.link = LINKS.get(table, "")
+        self.link_at = names.index(self.link) if self.link in names else None
+        known = CANONICAL.get(table, {})
+        self.reads = [
+            (index, col, known.get(col.basename), col.type in FILE_TYPES)
+            for index, col in enumerate(cols)
+            if col.name not in SYSTEM and not col.name.startswith("ID_")
+        ]
+
+
+def _row(decoded: Decoded, plan: Plan, row: Any, refs: RefIndex, source_ts: str | None) -> None:
+    table, cols = plan.table, plan.cols
     if not isinstance(row, list) or len(row) < 2:
         raise DataError(f"a row is not a list of values: {row!r}")
     status, item_id = row[0], row[1]
@@ -180,36 +193,31 @@ def _row(
         raise DataError(f"row {item_id}: STATUS {status!r} is neither M nor D")
     if len(row) != len(cols):
         raise DataError(f"row {item_id} has {len(row)} values for {len(cols)} columns")
-    values = {col.name: value for col, value in zip(cols, row, strict=True)}
-    ref = values.get("REF")
+    ref = row[plan.ref] if plan.ref is not None else None
     if not isinstance(ref, str) or not ref.strip():
         raise DataError(f"row {item_id} has no REF (the item reference)")
-    entity = ENTITY_OF_TABLE.get(table)
+    entity = plan.entity
     if entity is None:
+        values = {col.name: value for col, value in zip(cols, row, strict=True)}
         _attach(decoded, table, cols, values, refs, source_ts)
         return
     refs.learn(table, item_id, ref)
-    fields = _fields(table, cols, values)
-    link = LINKS[table]
-    if link in values:
-        _link(fields, entity, link, values[link], refs)
+    fields = _fields(plan, row)
+    if plan.link_at is not None:
+        _link(fields, entity, plan.link, row[plan.link_at], refs)
     decoded.add(
         entity, ref, {"entity": entity, "ref": ref, "id": str(item_id), "fields": fields,
                       "ts": source_ts},
     )  # fmt: skip
 
 
-def _fields(table: str, cols: Iterable[Column], values: Mapping[str, Any]) -> dict[str, Any]:
-    known = CANONICAL.get(table, {})
+def _fields(plan: Plan, row: list[Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
-    for col in cols:
-        if col.name in SYSTEM or col.name.startswith("ID_"):
-            continue
-        value = values[col.name]
-        if col.type in FILE_TYPES:
+    for index, col, canonical, is_file in plan.reads:
+        value = row[index]
+        if is_file:
             value = file_urls(value, col.sizes)
-        canonical = known.get(col.basename)
         if canonical in LOCALIZED and col.language:
             if value not in (None, ""):
                 fields.setdefault(canonical, {})[col.language] = str(value)
