@@ -3,6 +3,7 @@ SQLite mirror. A connection chooses 1.18 with ``api = "1.18"``."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import sqlite3
 import subprocess
@@ -492,3 +493,28 @@ async def test_an_import_carries_only_the_fields_the_connection_may_receive(
         assert sent["REF"] == "PRD-000009"
         assert sent["product_name_en"] == "Mine"
         assert set(sent) == {"REF", "product_name_en", "product_name_es", "product_name_fr"}
+
+
+async def test_answers_come_gzipped_with_a_byte_order_mark_and_are_read(
+    pim: SalesLayer118Emulator, tmp_path: Path
+) -> None:
+    """The emulator answers as the API may (gzip on ``compression=1``, a UTF-8 BOM); the
+    connection reads such answers."""
+    now, unique = str(int(pim.clock.time())), "3"
+    params = {
+        "code": "CN118EXPORT",
+        "time": now,
+        "unique": unique,
+        "key256": signature("CN118EXPORT", SECRET, now, unique),
+        "compression": "1",
+    }
+    headers = {"Accept-Encoding": "gzip"}
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.get(pim.root_url, params=params, headers=headers) as answer,
+    ):
+        assert answer.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(await answer.read()).startswith(b"\xef\xbb\xbf{")
+    async with Engine.open(config(tmp_path, pim)) as engine:
+        (report,) = await engine.sync()
+    assert report.ok, report.problems
