@@ -6,7 +6,8 @@ item fetched when the payload is partial). Its pages are written in one transact
 event's row in the mirror's ``webhook_events`` ledger (a batch of events shares the
 transaction, each in a savepoint); an event the ledger already holds is skipped. So a
 redelivered event, a crash after applying but before the inbox was told, or two processes
-draining the same inbox (``webhooks serve`` and ``salync sync``) never apply an event twice. No cursor moves: a webhook says what changed, not how far a pass has read.
+draining the same inbox (``webhooks serve`` and ``salync sync``) never apply an event twice.
+No cursor moves: a webhook says what changed, not how far a pass has read.
 """
 
 from __future__ import annotations
@@ -73,17 +74,33 @@ class _OpenTransaction:
 
 
 async def drain(
-    engine: Engine, inbox: Inbox, connections: Sequence[str] | None = None
+    engine: Engine,
+    inbox: Inbox,
+    connections: Sequence[str] | None = None,
+    report: DrainReport | None = None,
 ) -> DrainReport:
     """Apply every due event of ``connections`` (all by default), oldest first: a batch of
-    events in one mirror transaction, then one inbox commit marking them applied."""
+    events in one mirror transaction, then one inbox commit marking them applied.
+
+    Each connection with events gets a ``webhooks`` run in the mirror's run log, finished at
+    the end; a caller that drains again and again (``webhooks serve``) passes one ``report``
+    to keep adding to, and finishes its runs with :func:`finish_runs` when it stops."""
+    if report is not None:
+        await _drain(engine, inbox, connections, report)
+        return report
     report = DrainReport()
     try:
         await _drain(engine, inbox, connections, report)
     finally:
-        for connection, run_id in report.runs.items():
-            await engine.store.run(_finish_run, engine.store, run_id, report, connection)
+        await finish_runs(engine, report)
     return report
+
+
+async def finish_runs(engine: Engine, report: DrainReport) -> None:
+    """Close the runs ``report`` opened, with its counts."""
+    for connection, run_id in report.runs.items():
+        await engine.store.run(_finish_run, engine.store, run_id, report, connection)
+    report.runs.clear()
 
 
 async def _drain(

@@ -19,12 +19,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+import anyio
 from aiohttp import web
 
 from salync_core.engine.connections import LiveConnection
 from salync_core.errors import SalyncError
 from salync_core.store.inbox import Delivery, Inbox, Received
-from salync_core.webhooks.applier import drain
+from salync_core.webhooks.applier import DrainReport, drain, finish_runs
 from salync_core.webhooks.events import WebhookRejected
 
 if TYPE_CHECKING:
@@ -144,20 +145,26 @@ class Receiver:
     async def apply_forever(self) -> None:
         """Drain the inbox whenever a delivery is accepted (and every :data:`IDLE_POLL`
         seconds, for retries that fell due)."""
-        while True:
-            self.news.clear()
-            # Writing the mirror is a sync's job too: take turns with other processes' runs.
-            async with self.engine.writers.mirror_lock(None):
-                report = await drain(self.engine, self.inbox, list(self.live))
-            if report.applied or report.failed:
-                logger.info(
-                    "webhooks applied: %d, skipped %d, failed %d",
-                    report.applied,
-                    report.skipped,
-                    report.failed,
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.news.wait(), IDLE_POLL)
+        report = DrainReport()  # one run per connection for as long as this serves
+        try:
+            while True:
+                self.news.clear()
+                done = report.applied + report.failed
+                # Writing the mirror is a sync's job too: take turns with other processes.
+                async with self.engine.writers.mirror_lock(None):
+                    await drain(self.engine, self.inbox, list(self.live), report)
+                if report.applied + report.failed > done:
+                    logger.info(
+                        "webhooks applied: %d, skipped %d, failed %d so far",
+                        report.applied,
+                        report.skipped,
+                        report.failed,
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.news.wait(), IDLE_POLL)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await finish_runs(self.engine, report)
 
 
 INBOX = web.AppKey("inbox", Inbox)
