@@ -11,6 +11,7 @@ same value means from any other platform.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any, get_args, get_origin
 
 import attrs
@@ -78,8 +79,9 @@ class ColumnMap:
         return "?"
 
 
-def column_map(entity: str, declared: Any) -> ColumnMap:
-    """Check the ``columns`` option against the entity's fields; :class:`ConfigError` if wrong."""
+def column_map(entity: str, declared: Any, decimal_separator: str = ".") -> ColumnMap:
+    """Check the ``columns`` option against the entity's fields; :class:`ConfigError` if wrong.
+    ``decimal_separator`` is how the file writes the point of a decimal (``","``: ``4,50``)."""
     cls = entity_type(entity)
     if not isinstance(declared, Mapping) or not declared:
         raise ConfigError('columns: expected a table such as { SKU = "key", Name = "title.en" }')
@@ -90,7 +92,7 @@ def column_map(entity: str, declared: Any) -> ColumnMap:
         )
     fields = attrs.fields_dict(cls)
     columns = tuple(
-        _column(str(name), target, entity, fields)
+        _column(str(name), target, entity, fields, decimal_separator)
         for name, target in declared.items()
         if target != KEY
     )
@@ -98,7 +100,11 @@ def column_map(entity: str, declared: Any) -> ColumnMap:
 
 
 def _column(
-    name: str, target: Any, entity: str, fields: Mapping[str, attrs.Attribute[Any]]
+    name: str,
+    target: Any,
+    entity: str,
+    fields: Mapping[str, attrs.Attribute[Any]],
+    decimal_separator: str,
 ) -> Column:
     if not isinstance(target, str) or not target:
         raise ConfigError(f"columns {name}: expected a field name, got {target!r}")
@@ -111,7 +117,7 @@ def _column(
     if is_map != bool(map_key):
         hint = f'"{field}.KEY", such as "{field}.en"' if is_map else f'"{field}"'
         raise ConfigError(f"columns {name}: {field} is written {hint}")
-    parse = _parser(get_args(tp)[1] if is_map else tp, f"columns {name}")
+    parse = _parser(get_args(tp)[1] if is_map else tp, f"columns {name}", decimal_separator)
     return Column(name, field, map_key or None, parse, optional)
 
 
@@ -123,7 +129,9 @@ def _unwrap(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _parser(tp: Any, where: str) -> Parse:
+def _parser(tp: Any, where: str, decimal_separator: str = ".") -> Parse:
+    if tp is Decimal and decimal_separator != ".":
+        return lambda text: text.replace(decimal_separator, ".")
     if tp is int:
         return _whole_number
     if tp == list[str]:

@@ -61,6 +61,11 @@ OPTIONS = (
         expected="an encoding Python knows, such as utf-8 or cp1252",
         help="the text encoding (detected when left out)",
     ),
+    Option(
+        "decimal_separator",
+        choices=(".", ","),
+        help='how decimals are written: "." (4.50, the default) or "," (4,50)',
+    ),
     Option("has_header", types=(bool,), help="whether the first row names the columns"),
     Option(
         "page_size",
@@ -102,7 +107,11 @@ def read_settings(ctx: ConnectionContext) -> CsvSettings:
         source=str(path if path is not None else url),
         path=ctx.directory / str(path) if path is not None else None,
         url=str(url) if url is not None else None,
-        columns=column_map(str(options.get("entity", "product")), options.get("columns")),
+        columns=column_map(
+            str(options.get("entity", "product")),
+            options.get("columns"),
+            str(options.get("decimal_separator", ".")),
+        ),
         delimiter=_one_char(options, "delimiter"),
         quotechar=_one_char(options, "quotechar"),
         encoding=options.get("encoding") or None,

@@ -244,3 +244,15 @@ async def test_a_file_without_a_header_is_mapped_by_column_number(tmp_path: Path
 
         assert products(engine)["SKU-1"]["title"] == {"en": "Mug"}
         assert set(products(engine)) == {"SKU-1", "SKU-2"}
+
+
+async def test_decimals_written_with_a_comma_are_read_when_declared(tmp_path: Path) -> None:
+    write_export(tmp_path, "SKU;Name;Cost;Brand\nSKU-1;Mug;4,50;Acme\nSKU-2;Jug;1.234,50;Acme\n")
+    async with Engine.open(csv_config(tmp_path, decimal_separator=",")) as engine:
+        await engine.sync()
+
+        assert products(engine)["SKU-1"]["cost_price"] == "4.50"
+        # a thousands separator is not guessed at: the row is set aside, not misread
+        assert [reason for _, reason in dead_letters(engine)] == [
+            "line 3: product.cost_price: expected a decimal number, got '1.234.50' (column 'Cost')"
+        ]
