@@ -10,14 +10,13 @@ from typing import Any
 
 import anyio
 import pytest
-from click.testing import CliRunner, Result
+from cli_support import invoke, serving
+from click.testing import Result
 from salync_saleslayer.emulator import SalesLayerEmulator
 from salync_saleslayer.platform import SalesLayerPlatform
 from support import SL_KEY
-from test_cli_messages import serving
 
 from salync_core import Engine
-from salync_core.cli import main
 from salync_core.errors import DataError
 from salync_core.platform import ConnectionContext, Record, Reject, Stream
 from salync_core.testing.config import write_config
@@ -46,7 +45,7 @@ def config(tmp_path: Path, pim: SalesLayerEmulator) -> Path:
 
 
 def salync(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
+    return invoke(args)
 
 
 def upsert(config: Path, key: str, fields: dict[str, Any]) -> None:

@@ -13,12 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
+from cli_support import invoke, serving
 from salync_inventory.emulator import SalyncEmulator
 from salync_saleslayer.emulator import SalesLayerEmulator
-from test_cli_messages import serving
 
-from salync_core.cli import main
 from salync_core.cli.setup_commands import EMULATOR_DEFAULTS
 
 
@@ -41,19 +39,14 @@ def test_the_starter_config_names_what_the_emulators_accept_by_default() -> None
 def test_init_then_the_emulators_then_sync(tmp_path: Path) -> None:
     pim_port, inventory_port = free_port(), free_port()
     env = {"SALYNC_SECRET_KEY": ""}
-    runner = CliRunner()
     ports = ["--pim-port", str(pim_port), "--inventory-port", str(inventory_port)]
 
-    init = runner.invoke(
-        main,
-        ["init", "--dir", str(tmp_path), *ports],
-        env=env,
-    )
+    init = invoke(["init", "--dir", str(tmp_path), *ports], env)
     text = (tmp_path / "salync.toml").read_text("utf-8")
     config = str(tmp_path / "salync.toml")
     with serving(SalesLayerEmulator(), SalyncEmulator(), ports=[pim_port, inventory_port]):
-        synced = runner.invoke(main, ["sync", "--config", config, "--no-progress"], env=env)
-        status = runner.invoke(main, ["status", "--config", config], env=env)
+        synced = invoke(["sync", "--config", config, "--no-progress"], env)
+        status = invoke(["status", "--config", config], env)
 
     assert init.exit_code == 0, init.output
     assert f"salync emulate saleslayer --port {pim_port}" in text

@@ -7,49 +7,20 @@ click's CliRunner as a person types them, with a real server at the other end.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_support import invoke, serving
+from click.testing import Result
 from salync_saleslayer.emulator import SalesLayerEmulator
 from support import SL_KEY
 
-from salync_core.cli import main
 from salync_core.store import Store
 from salync_core.testing.config import write_config
-from salync_core.testing.emulator import Emulator
-
-
-@contextmanager
-def serving(*emulators: Emulator, ports: Sequence[int] = ()) -> Iterator[list[str]]:
-    """Run emulators on an event loop in a thread of their own (on ``ports``, or free ones);
-    yields their base URLs."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    def call(coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, loop)
-        return future.result(timeout=30)
-
-    try:
-        for emulator, port in zip(emulators, [*ports] or [0] * len(emulators), strict=True):
-            call(emulator.start("127.0.0.1", port))
-        yield [emulator.base_url for emulator in emulators]
-    finally:
-        for emulator in emulators:
-            call(emulator.stop())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +31,7 @@ def pim_url() -> Iterator[str]:
 
 
 def salync(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), env=env)
+    return invoke(args, env)
 
 
 def problems(result: Result) -> list[str]:

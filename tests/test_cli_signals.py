@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from cli_support import invoke
 from support import SL_KEY
 
-from salync_core.cli import main
 from salync_core.testing.config import write_config
 
 SALYNC = [sys.executable, "-m", "salync_core"]
@@ -91,7 +90,7 @@ def sync_until_a_page_is_committed(config: Path) -> subprocess.Popen[str]:
 
 def last_run(config: Path) -> dict[str, Any]:
     """The connection's last run as `salync status --json` shows it."""
-    result = CliRunner().invoke(main, ["status", "--config", str(config), "--json"])
+    result = invoke(["status", "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
     data: dict[str, Any] = json.loads(result.stdout)["connections"]["pim"]["last_run"]
     return data
