@@ -32,22 +32,24 @@ ENTRY_POINT_GROUP = "salync"
 pm = pluggy.PluginManager("salync")
 pm.add_hookspecs(hookspecs)
 _loaded = False
+_BUILTIN = "salync_core.conflicts.builtin"
 _origins: dict[str, str] = {}
 """Where each registered plugin came from (its distribution and entry point), for messages."""
 
 
 def load_plugins(*, refresh: bool = False) -> pluggy.PluginManager:
     """Load the built-in policies and every installed plugin; later calls do nothing unless
-    ``refresh`` asks to look for newly installed entry points."""
+    ``refresh`` asks to look for newly installed entry points. A plugin that fails to load
+    fails every call, not only the first (which would leave the others half loaded)."""
     global _loaded
     if _loaded and not refresh:
         return pm
-    if not _loaded:
+    _loaded = False
+    if pm.get_plugin(_BUILTIN) is None:
         from salync_core.conflicts import builtin
 
-        pm.register(builtin, name="salync_core.conflicts.builtin")
-        _origins["salync_core.conflicts.builtin"] = "salync-core (built-in policies)"
-    _loaded = True
+        pm.register(builtin, name=_BUILTIN)
+        _origins[_BUILTIN] = "salync-core (built-in policies)"
     wanted = os.environ.get("SALYNC_LOAD_PLUGINS")
     allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -64,10 +66,14 @@ def load_plugins(*, refresh: bool = False) -> pluggy.PluginManager:
         try:
             module = ep.load()
         except Exception as exc:
-            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+            raise PluginError(
+                f"plugin {ep.name!r} ({ep.value}) failed to load: {exc} "
+                "(leave it out with SALYNC_LOAD_PLUGINS)"
+            ) from exc
         pm.register(module, name=ep.name)
         _origins[ep.name] = origin
     pm.check_pending()
+    _loaded = True
     return pm
 
 

@@ -239,3 +239,14 @@ async def test_a_mistyped_secret_name_is_not_stored(
             await engine.set_secrets("shop", {"shop_tokn": Secret("tok-stored-1234")})
 
         assert engine.secret_names("shop") == []
+
+
+def test_a_plugin_that_fails_to_load_fails_every_load_not_only_the_first(installed: Any) -> None:
+    installed("broken-plugin", "broken", "broken_plugin", "raise RuntimeError('boom')\n")
+    with pytest.raises(
+        PluginError, match=r"plugin 'broken' \(broken_plugin\) failed to load: boom"
+    ):
+        plugins.load_plugins(refresh=True)
+
+    with pytest.raises(PluginError, match="failed to load: boom"):
+        plugins.platforms()
