@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from salync_core.errors import BadResponseError, NotFoundError
-from salync_core.http import Response
-from salync_core.platform import ConnectionContext, Page
+from salync_core.errors import BadResponseError, DataError, NotFoundError
+from salync_core.http import Response, path_segment
+from salync_core.platform import ConnectionContext, Page, Reject
 from salync_core.state.cursors import WatermarkCursor
 from salync_inventory.cursors import ListingsCursor
 
@@ -91,16 +91,24 @@ async def listing_pages(ctx: ConnectionContext, cursor: Any) -> AsyncIterator[Pa
         state = state.start(*await channel_ids(ctx))
         yield Page([], state.to_json(), "channels", complete=not state.in_progress)
     while (channel := state.current) is not None:
-        items, token, where = await _channel_listings(ctx, state, channel)
+        try:
+            path = f"channels/{path_segment(channel, what='channel id')}/listings"
+        except DataError as exc:  # an id no URL may carry: say so, read the other channels
+            state = state.advance(None)
+            reject = Reject({"channel_id": channel}, str(exc))
+            yield Page(
+                [], state.to_json(), "channels", rejects=[reject], complete=not state.in_progress
+            )
+            continue
+        items, token, where = await _channel_listings(ctx, state, channel, path)
         state = state.advance(token)
         yield Page(_tagged(items, channel), state.to_json(), where, complete=not state.in_progress)
 
 
 async def _channel_listings(
-    ctx: ConnectionContext, state: ListingsCursor, channel: str
+    ctx: ConnectionContext, state: ListingsCursor, channel: str, path: str
 ) -> tuple[list[Any], str | None, str]:
     """One page of a channel's listings; a channel gone since the pass began has none."""
-    path = f"channels/{channel}/listings"
     try:
         items, token, response = await get_page(
             ctx, path, query(state.since.get(channel), state.next)

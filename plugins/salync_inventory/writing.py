@@ -14,15 +14,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from salync_core.errors import BadResponseError, NotFoundError, RejectedError
+from salync_core.errors import BadResponseError, DataError, NotFoundError, RejectedError
+from salync_core.http import path_segment
 from salync_core.platform import ConnectionContext, Outbound, PushResult
 
 
 async def push_one(ctx: ConnectionContext, item: Outbound, body: Any) -> PushResult:
-    """Send one record; a refusal is a rejected result carrying the platform's message."""
+    """Send one record; a refusal is a rejected result carrying the platform's message, and
+    so is an id that cannot be put in a URL path (:func:`~salync_core.http.path_segment`)."""
     try:
         return await WRITERS[item.entity](ctx, item, body)
-    except (RejectedError, NotFoundError) as exc:
+    except (RejectedError, NotFoundError, DataError) as exc:  # DataError: an unusable id
         return PushResult(item.key, "rejected", message=str(exc))
 
 
@@ -47,10 +49,10 @@ async def send(
 async def product(ctx: ConnectionContext, item: Outbound, body: Any) -> PushResult:
     """Create, update or archive (Salync never deletes a product)."""
     if item.op == "delete":
-        await send(ctx, item, "POST", f"products/{item.external_id}/archive")
+        await send(ctx, item, "POST", f"products/{path_segment(item.external_id)}/archive")
         return PushResult(item.key, "ok", external_id=item.external_id)
     if item.external_id is not None:
-        await send(ctx, item, "PATCH", f"products/{item.external_id}", body)
+        await send(ctx, item, "PATCH", f"products/{path_segment(item.external_id)}", body)
         return PushResult(item.key, "ok", external_id=item.external_id)
     created = (await send(ctx, item, "POST", "products", body)).get("id")
     return PushResult(item.key, "ok", external_id=created if isinstance(created, str) else None)

@@ -245,6 +245,11 @@ class Table:
             return None
         return record
 
+    def live_ids(self) -> list[int]:
+        """Ids of the live records, ascending (records are kept in id order)."""
+        stat = self.entity.stat_field
+        return [i for i, record in self.records.items() if record[stat] != DELETED]
+
     def live_records(self) -> list[Record]:
         stat = self.entity.stat_field
         return [record for record in self.records.values() if record[stat] != DELETED]
@@ -444,10 +449,7 @@ class SalesLayerEmulator(Emulator):
 
     def live_ids(self, collection: str) -> list[int]:
         """Ids of the live records of ``collection``, ascending."""
-        return sorted(
-            r[self._tables[collection].entity.id_field]
-            for r in self._tables[collection].live_records()
-        )
+        return self._tables[collection].live_ids()
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Live and deleted record counts per entity."""
@@ -623,7 +625,7 @@ class SalesLayerEmulator(Emulator):
     def _ids_since(self, entity: Entity, since: str) -> list[int]:
         """Live ids in id order, of records changed since ``since`` (all when it is empty)."""
         if not since:
-            return sorted(r[entity.id_field] for r in self._tables[entity.name].live_records())
+            return self._tables[entity.name].live_ids()
         ids = self._changed_since(entity, since)
         if ids is None:  # an unreadable moment: let the full evaluation report it
             ids = self._evaluate(entity, self._parsed_filter(entity, since))
@@ -646,12 +648,17 @@ class SalesLayerEmulator(Emulator):
         return self._tables[entity.name].changed_since(moment, inclusive=match["op"] == "ge")
 
     def _evaluate(self, entity: Entity, query: _Query) -> list[int]:
-        records: Sequence[Mapping[str, Any]] = self._tables[entity.name].live_records()
+        """Matching ids by a scan. Ids are the table's keys, not read back from the records,
+        so a record :meth:`corrupt` gave a bad id is still listed (and id order is key order)."""
+        table = self._tables[entity.name]
+        ids = table.live_ids()
         if query.matches is not None:
-            records = [record for record in records if query.matches(record)]
-        if query.order:
-            records = sort_records(records, query.order)
-        return [record[entity.id_field] for record in records]
+            ids = [i for i in ids if query.matches(table.records[i])]
+        if query.order and not _in_id_order(entity, query):
+            by_id = {id(table.records[i]): i for i in ids}
+            ordered = sort_records([table.records[i] for i in ids], query.order)
+            ids = [by_id[id(record)] for record in ordered]
+        return ids
 
     def _project(
         self,

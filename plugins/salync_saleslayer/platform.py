@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from salync_core.errors import BadResponseError, ConfigError, NotFoundError, RejectedError
-from salync_core.http import Response
+from salync_core.http import Response, path_segment
 from salync_core.platform import (
     ConnectionContext,
     Credentials,
@@ -282,7 +282,14 @@ class SalesLayerPlatform(Platform):
     async def _push_one(
         self, ctx: ConnectionContext, resource: Resource, item: Outbound, body: Any
     ) -> PushResult:
-        path = f"{resource.path}({item.external_id})"
+        if item.external_id is not None and _id_value(item.external_id) is None:
+            return PushResult(
+                item.key,
+                "rejected",
+                message=f"{item.key}: {item.external_id!r} is not a Sales Layer id "
+                "(an integer); nothing was sent",
+            )
+        path = f"{resource.path}({path_segment(item.external_id)})"
         try:
             if item.op == "delete":
                 await ctx.http.request("DELETE", path, headers=_headers(ctx))
@@ -318,7 +325,10 @@ class SalesLayerPlatform(Platform):
             existing = await self._id_by_ref(ctx, resource, item.key)
             body = {k: v for k, v in body.items() if k != resource.ref_field}
             await ctx.http.request(
-                "PATCH", f"{resource.path}({existing})", json=body, headers=_headers(ctx)
+                "PATCH",
+                f"{resource.path}({path_segment(existing)})",
+                json=body,
+                headers=_headers(ctx),
             )
             return PushResult(item.key, "ok", external_id=existing)
         return PushResult(

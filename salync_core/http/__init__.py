@@ -10,7 +10,7 @@ from salync_core.http.classify import Action, Verdict, classify, platform_messag
 from salync_core.http.client import HttpClient, Timeouts
 from salync_core.http.response import Response, Usage
 from salync_core.http.retry import RetryPolicy
-from salync_core.http.urls import check_url_security
+from salync_core.http.urls import check_url_security, path_segment
 
 __all__ = [
     "Action",
@@ -25,5 +25,6 @@ __all__ = [
     "Verdict",
     "check_url_security",
     "classify",
+    "path_segment",
     "platform_message",
 ]

@@ -201,13 +201,20 @@ class Emulator:
         self.stats.requests += 1
         route = request.match_info.route.resource
         self.stats.by_route[f"{request.method} {route.canonical if route else request.path}"] += 1
-        response = await handler(request)
-        for hook in list(self.after_answer):
-            hook(request, response)
+        try:
+            response = await handler(request)
+        except web.HTTPException as raised:  # no such route: an answer all the same
+            self._after_answer(request, raised)
+            raise
+        self._after_answer(request, response)
         self.stats.by_status[response.status] += 1
         if isinstance(response, web.Response) and response.body is not None:
             self.stats.bytes_out += len(response.body)  # type: ignore[arg-type]
         return response
+
+    def _after_answer(self, request: web.Request, response: web.StreamResponse) -> None:
+        for hook in list(self.after_answer):
+            hook(request, response)
 
     def _take(self, name: str) -> bool:
         count: int = getattr(self.faults, name)

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from yarl import URL
 
-from salync_core.errors import InsecureURLError
+from salync_core.errors import DataError, InsecureURLError
 from salync_core.http import HttpClient
-from salync_core.http.urls import check_url_security, is_loopback, resolve
+from salync_core.http.urls import check_url_security, is_loopback, path_segment, resolve
 from salync_core.platform import Credentials
 from salync_core.secrets import Secret
 from salync_core.testing import Emulator
@@ -183,3 +183,38 @@ async def test_ca_file_trusts_an_emulators_self_signed_certificate(tmp_path: Pat
                 await client.get_json("items")
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("value", "segment"),
+    [
+        ("5", "5"),
+        (7, "7"),
+        ("AB/12", "AB%2F12"),
+        ("a?b#c", "a%3Fb%23c"),
+        ("50%", "50%25"),
+        ("x..y", "x..y"),
+        ("prd_01H", "prd_01H"),
+    ],
+)
+def test_an_id_becomes_one_escaped_path_segment(value: object, segment: str) -> None:
+    assert path_segment(value) == segment
+    target = resolve(URL("https://api.example.com/v1"), f"products/{segment}/archive")
+    assert target.raw_path == f"/v1/products/{segment}/archive"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["..", ".", "../../admin", "%2e%2e", "%2E%2E/x", "..%2Fadmin", "%252e%252e", "..\\a", ""],
+)
+def test_an_id_that_would_leave_the_path_is_a_data_error(value: str) -> None:
+    with pytest.raises(DataError, match="URL path"):
+        path_segment(value)
+
+
+@pytest.mark.parametrize(
+    "path", ["../admin", "%2e%2e/admin", "Products(../../admin)", "a/./b", "x/..%2F..%2Fadmin"]
+)
+def test_a_relative_path_never_leaves_the_base_path(path: str) -> None:
+    with pytest.raises(InsecureURLError, match="leave /rest/Catalog"):
+        resolve(URL("https://api.example.com/rest/Catalog"), path, connection="pim")
