@@ -301,8 +301,9 @@ def _limits(value: Any, where: str) -> Limits:
     if value == "none":
         return Limits()
     expected = 'expected "none" or a table like { windows = [[20, 60]], daily = 500 }'
-    if not isinstance(value, dict) or set(value) - {"windows", "daily"}:
+    if not isinstance(value, dict):
         raise ConfigError(f"{where}: {expected}")
+    _known_keys(value, {"windows", "daily"}, where)
     try:
         windows = tuple(Window(int(n), float(s)) for n, s in value.get("windows", []))
     except (TypeError, ValueError):

@@ -140,6 +140,15 @@ TYPOS = {
         "[policies.product]\ntitel = 'manual'\n",
         r"\[policies.product\] titel: product has no field 'titel'; did you mean 'title'?",
     ),
+    "policy-table": (
+        "[policies.product]\ntitle = { ownr = 'x' }\n",
+        r"\[policies.product\] title: .*got \['ownr'\]; did you mean 'owner'\?",
+    ),
+    "rate-limits": (
+        "[connections.pim]\nplugin = 'saleslayer'\nbase_url = 'https://x'\n"
+        "rate_limits = { daly = 5 }\n",
+        r"\[connections.pim\] rate_limits: unknown key 'daly'; did you mean 'daily'\?",
+    ),
     "policy-name": (
         "[policies]\ndefault = 'last_writer_wn'\n",
         r"\[policies\] default: unknown policy 'last_writer_wn'; did you mean 'last_writer_wins'?",

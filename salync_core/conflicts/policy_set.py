@@ -138,7 +138,10 @@ class _Builder:
             return str(rest.pop("policy")), rest
         named = [key for key in spec if key in self.factories]
         if len(named) != 1:
-            raise PolicyError(f"{where}: a field takes exactly one policy, got {sorted(spec)}")
+            hint = did_you_mean(next(iter(spec)), self.factories) if len(spec) == 1 else ""
+            raise PolicyError(
+                f"{where}: a field takes exactly one policy, got {sorted(spec)}{hint}"
+            )
         return named[0], {
             named[0]: spec[named[0]],
             **{k: v for k, v in spec.items() if k != named[0]},
