@@ -18,6 +18,7 @@ from salync_saleslayer.emulator import SalesLayerEmulator
 from support import INV_KEY, POLICIES, SL_KEY, Systems, connections
 
 from salync_core import Engine
+from salync_core.engine import outbox
 from salync_core.errors import MirrorBusy
 from salync_core.testing.config import write_config
 
@@ -196,3 +197,36 @@ async def test_a_busy_mirror_is_one_line_naming_its_holder_and_a_killed_holder_f
         reports = await engine.push()
 
         assert all(r.ok for r in reports), [r.problems for r in reports]
+
+
+async def test_a_pending_write_planned_again_keeps_its_key_and_a_new_write_gets_a_new_one(
+    systems: Systems,
+) -> None:
+    async with Engine.open(systems.config) as engine:
+        await engine.sync()
+        ref = sorted(systems.pim.live_product_refs())[0]
+        receiver = outbox.Receiver(
+            "inventory", {"product": frozenset({"barcode"})}, lambda *_: True, engine.policies
+        )
+        store, conn = engine.store, engine.store.conn
+        pending = "SELECT id, idempotency_key, attempts FROM outbox WHERE status = 'pending'"
+        await engine.upsert("product", ref, {"barcode": "5012345678900"})
+        await store.run(outbox.plan, store, receiver, ["product"])
+        ((row_id, key, _),) = conn.execute(pending).fetchall()
+        conn.execute("UPDATE outbox SET attempts = 1 WHERE id = ?", (row_id,))  # sent, no answer
+
+        conn.execute(  # Salync re-sent a value the mirror refused: plan for it again
+            "UPDATE id_map SET diverged = 1 WHERE connection = 'inventory' AND key = ?", (ref,)
+        )
+        await store.run(outbox.plan, store, receiver, ["product"])
+
+        assert conn.execute(pending).fetchall() == [(row_id, key, 1)], "the same write, kept"
+
+        await engine.upsert("product", ref, {"barcode": "5012345678917"})
+        await store.run(outbox.plan, store, receiver, ["product"])
+
+        ((_, new_key, attempts),) = conn.execute(pending).fetchall()
+        assert (new_key != key, attempts) == (True, 0), "another write: a key of its own"
+        (report,) = await engine.push("inventory")
+        assert report.pushed == 1
+        assert systems.salync_product(ref).barcode == "5012345678917"
