@@ -10,20 +10,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from salync_inventory.emulator import SalyncEmulator
+from salync_inventory.emulator.catalog import archive_product, update_product
 from salync_saleslayer.emulator import SalesLayerEmulator
+from salync_saleslayer.platform import SalesLayerPlatform
+from support import INV_KEY, SL_KEY
 
 from salync_core import Engine
+from salync_core.http import HttpClient
+from salync_core.platform import ConnectionContext
+from salync_core.secrets import Secret
+from salync_core.testing import Emulator
+from salync_core.testing.config import write_config
 
 pytestmark = pytest.mark.anyio
 
 PRODUCTS = "/rest/Catalog/Products"
 
 
-def after_page(
-    emulator: SalesLayerEmulator, path: str, page: int, change: Callable[[], object]
-) -> None:
+def after_page(emulator: Emulator, path: str, page: int, change: Callable[[], object]) -> None:
     """Run ``change`` once, right after the ``page``-th listing of ``path`` is answered."""
     seen = 0
 
@@ -115,3 +125,100 @@ async def test_a_reconcile_scan_keeps_every_live_item_when_one_is_deleted_mid_sc
         mirrored = {r["ref"] for r in engine.records("product")}
         assert saleslayer.live_product_refs() <= mirrored, "a live product was tombstoned"
         assert mirrored - saleslayer.live_product_refs() == {"PRD-000010"}, "read before it went"
+
+
+async def test_a_salync_pass_skips_nothing_when_products_are_archived_or_edited_mid_pass(
+    tmp_path: Path,
+) -> None:
+    """Salync pages by ``(updated_at, id)`` with an opaque position cursor: an archive or an
+    edit moves an item *behind* the cursor, so it is read again later in the pass or by the
+    next one, and nothing shifts the items still ahead."""
+    salync = SalyncEmulator(products=250, seed=4, plan="pro", api_keys=(INV_KEY,), rate_limit=False)
+    ws = salync.workspace
+    first_page = sorted(ws.products.values(), key=lambda p: (p.updated_ms, p.id))[:100]
+
+    def archive_and_edit() -> None:
+        archive_product(ws, first_page[0].id)
+        update_product(ws, first_page[1].id, {"name": "Renamed during the pass"})
+
+    after_page(salync, "/v1/products", 1, archive_and_edit)
+    async with salync.running():
+        connection = {
+            "plugin": "salync",
+            "base_url": salync.base_url,
+            "api_key": INV_KEY,
+            "plan": "pro",
+            "streams": ["products"],
+        }
+        async with Engine.open(write_config(tmp_path, {"inv": connection})) as engine:
+            (first,) = await engine.sync()
+            (second,) = await engine.sync()
+
+            assert first.ok, first.problems
+            assert first.stream("products").pages >= 3
+            assert second.ok, second.problems
+            assert ws.products[first_page[0].id].archived_ms is not None, "the hook ran"
+            live = {p.sku for p in ws.products.values() if p.archived_ms is None}
+            assert {r["ref"] for r in engine.records("product")} == live
+            renamed = engine.get("product", first_page[1].sku)
+            assert renamed.title == {"en": "Renamed during the pass"}
+
+
+# The property: any deletions and edits between any pages -----------------------------------
+
+Change = tuple[str, int]
+"""``("delete" | "edit", n)``: delete or edit the n-th (modulo) live product."""
+changes = st.lists(st.tuples(st.sampled_from(["delete", "edit"]), st.integers(0, 10**6)))
+
+
+async def passes(ops_between_pages: list[list[Change]]) -> None:
+    """A full pass of Sales Layer products with ``ops_between_pages[k]`` applied after page k,
+    then an incremental pass with nothing changing."""
+    emulator = SalesLayerEmulator(products=250, seed=9, api_key=SL_KEY, rate_limit=False)
+    platform = SalesLayerPlatform()
+    products = next(s for s in platform.streams if s.name == "products")
+    at_start = set(emulator.live_ids("Products"))
+    deleted: set[int] = set()
+    read: dict[int, str] = {}  # id -> prod_modify last read
+    async with emulator.running():
+        options = {"api_key": Secret(SL_KEY)}
+        http = HttpClient(
+            connection="pim", base_url=emulator.base_url, credentials=platform.credentials(options)
+        )
+        ctx = ConnectionContext(name="pim", base_url=emulator.base_url, options={}, http=http)
+        async with http:
+            cursor = None
+            page_number = 0
+            async for page in platform.fetch(ctx, products, cursor):
+                read.update({item["prod_id"]: item["prod_modify"] for item in page.items})
+                cursor = page.cursor
+                ops = ops_between_pages[page_number] if page_number < len(ops_between_pages) else []
+                for kind, n in ops:
+                    live = emulator.live_ids("Products")
+                    target = live[n % len(live)]
+                    if kind == "delete":
+                        emulator.delete("Products", target)
+                        deleted.add(target)
+                    else:
+                        emulator.edit("Products", target, {"prod_brand": f"edit {n}"})
+                page_number += 1
+
+            never_deleted = at_start - deleted
+            assert never_deleted <= set(read), sorted(never_deleted - set(read))
+
+            async for page in platform.fetch(ctx, products, cursor):
+                read.update({item["prod_id"]: item["prod_modify"] for item in page.items})
+
+    current = {
+        prod_id: emulator.product_by_ref(f"PRD-{prod_id:06d}")["prod_modify"]  # type: ignore[index]
+        for prod_id in emulator.live_ids("Products")
+    }
+    assert {i: read.get(i) for i in current} == current, "the next pass reads every edit"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(changes, min_size=1, max_size=3))
+def test_no_deletion_or_edit_between_pages_makes_a_pass_skip_an_item(
+    ops_between_pages: list[list[Change]],
+) -> None:
+    anyio.run(passes, ops_between_pages, backend="asyncio")
