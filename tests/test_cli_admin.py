@@ -103,6 +103,24 @@ def test_a_refused_push_is_sent_again_by_outbox_retry_once_the_cause_is_fixed(
     assert json_lines(salync("dead-letters", "list", "--config", str(config), "--json")) == []
 
 
+def test_dead_letters_retry_queues_a_refused_push_again(
+    config: Path, pim: SalesLayerEmulator
+) -> None:
+    assert salync("sync", "--config", str(config), "--no-progress").exit_code == 0
+    upsert(config, "PRD-000004", {"title": {"de": "Teller"}})
+    assert salync("push", "--config", str(config)).exit_code == 1
+    (letter,) = json_lines(salync("dead-letters", "list", "--config", str(config), "--json"))
+
+    enable_culture(pim, "de")
+    retried = salync("dead-letters", "retry", str(letter["id"]), "--config", str(config))
+    pushed = salync("push", "--config", str(config))
+
+    assert retried.exit_code == 0, retried.stdout
+    assert retried.stdout.startswith("re-applied 0 record(s); queued 1 push(es) again")
+    assert pushed.exit_code == 0, pushed.stdout
+    assert product_title(pim, "PRD-000004")["de"] == "Teller"
+
+
 def rejecting(ref: str) -> Any:
     """A plugin bug: the product ``ref`` is rejected though nothing is wrong with it."""
     original = SalesLayerPlatform.map_inbound
