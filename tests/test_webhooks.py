@@ -426,3 +426,36 @@ async def test_a_receiver_killed_after_answering_loses_nothing(
 
 def test_the_inbox_lives_beside_the_mirror() -> None:
     assert inbox_path(Path("/data/salync.db")) == Path("/data/salync.inbox.db")
+
+
+async def test_a_full_inbox_answers_503_so_the_platform_retries(
+    config: Path, salync: SalyncEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Engine.open(config) as engine, receiving(engine, apply=False) as url:
+        other = sqlite3.connect(inbox_path(engine.store.path), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the inbox past its timeout
+        try:
+            answer, _ = await post(url, signed(new_product_event(salync, 1)))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        retried, _ = await post(url, signed(new_product_event(salync, 1)))
+
+    assert (answer, retried) == (503, 200)
+    assert "cannot take events" in caplog.text
+
+
+async def test_subscribe_registers_the_receiver_with_the_platform(
+    config: Path, salync: SalyncEmulator
+) -> None:
+    """`salync webhooks subscribe` as a person runs it, against the Pro workspace."""
+    command = [sys.executable, "-m", "salync_core", "webhooks", "subscribe", "inv"]
+    command += ["--url", "https://hooks.example.com/", "--config", str(config)]
+    result = await anyio.run_process(command, check=False)
+
+    assert result.returncode == 0, result.stderr.decode()
+    [endpoint] = salync.webhooks.endpoints.values()
+    assert endpoint.url == "https://hooks.example.com/webhooks/inv"
+    assert endpoint.secret == SECRET
+    assert "product.updated" in endpoint.events
+    assert SECRET not in (result.stdout + result.stderr).decode()

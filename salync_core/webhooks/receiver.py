@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -108,7 +109,11 @@ class Receiver:
                 (_event_id(e.id, digest, i, len(events)), e.type, e.data)
                 for i, e in enumerate(events)
             ]
-            received = await self.commits.commit(Delivery(name, rows, digest))
+            try:
+                received = await self.commits.commit(Delivery(name, rows, digest))
+            except sqlite3.Error as exc:  # locked past its timeout, disk full: not committed
+                logger.error("%s: the webhook inbox cannot take events: %s", name, exc)
+                raise WebhookRejected(503, "the inbox cannot take events now; retry") from None
         except WebhookRejected as exc:
             logger.warning("webhook for %r refused with %d: %s", name[:64], exc.status, exc.reason)
             return web.json_response({"error": exc.reason}, status=exc.status)
