@@ -1,8 +1,9 @@
 """Salla JSON -> canonical records (inbound).
 
 * Money: a price object ``{"amount": 100 | "99.00" | 96.33, "currency": "SAR"}`` becomes a
-  decimal string and a currency; ``price`` is the regular price (``sell_price``), ``sale_price``
-  is its own field (``0``, ``""`` or ``null`` mean no sale price).
+  decimal string with at least two decimals (Salla answers ``12.5`` to a write of ``12.50``;
+  both must read as the same price) and a currency; ``price`` is the regular price
+  (``sell_price``), ``sale_price`` is its own field (``0``, ``""`` or ``null``: no sale price).
 * ``quantity`` comes as a number or a string; ``""``/``null`` read as unknown (no stock record).
 * A product or SKU without a SKU is still mirrored, keyed ``salla:<id>`` (``salla:<product
   id>:<sku id>`` for a variant): a namespace no other platform's keys use, so it is never
@@ -27,6 +28,7 @@ NAMESPACE = "salla:"
 RIYADH = timezone(timedelta(hours=3), "Asia/Riyadh")
 STATUS = {"sale": "active", "out": "active", "hidden": "inactive"}
 LOCATION = "default"
+CENTS = Decimal("0.01")
 
 
 def _object(raw: Any, what: str) -> Item:
@@ -52,6 +54,11 @@ def decimal_text(value: Any) -> str | None:
         number = Decimal(str(value).strip())
     except InvalidOperation:
         raise DataError(f"{value!r} is not an amount") from None
+    if not number.is_finite():
+        raise DataError(f"{value!r} is not an amount")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        number = number.quantize(CENTS)  # 12.5 and "12.50" are one price: written "12.50"
     return str(number)
 
 

@@ -4,8 +4,9 @@
 Salla has no "changed since" filter, so (see the platform docstring for the cost):
 
 * products and customers are read in full passes; the last page of a pass carries a
-  :class:`~salync_core.platform.Sweep`, so what a pass no longer saw is tombstoned under the
-  mass-deletion guard. The cursor ``{"page": n, "since": ...}`` resumes a pass stopped midway.
+  :class:`~salync_core.platform.Sweep`, so what two passes in a row no longer saw is tombstoned
+  under the mass-deletion guard (see :func:`full_pages`). The cursor ``{"page": n, "since":
+  ..., "previous": ...}`` resumes a pass stopped midway.
 * orders are read by creation date: ``from_date`` is the Riyadh date the previous pass began,
   minus :data:`ORDER_OVERLAP_DAYS`, so an order created around midnight or while a pass ran is
   read again rather than missed (re-reading is no change).
@@ -68,22 +69,30 @@ def _now(response: Response) -> datetime:
 async def full_pages(
     ctx: ConnectionContext, path: str, cursor: Any, entities: tuple[str, ...]
 ) -> AsyncIterator[Page]:
-    """A full pass over ``path``, resumable; its last page sweeps ``entities``."""
-    state = cursor if isinstance(cursor, dict) and isinstance(cursor.get("page"), int) else {}
+    """A full pass over ``path``, resumable; its last page sweeps ``entities``.
+
+    Page-number paging shifts items when one is deleted mid-pass, so a live item may go unread
+    in one pass. The sweep therefore tombstones only what was unseen by this pass *and the one
+    before* (``since`` is when the previous pass began): an item is skipped by two passes in a
+    row only if deletions keep racing it, and a real deletion (or one a ``product.deleted``
+    webhook missed) is tombstoned by the second pass after it."""
+    state = cursor if isinstance(cursor, dict) else {}
     page = int(state.get("page", 1))
     since = state.get("since") or datetime.now(UTC).isoformat()
+    previous = state.get("previous")
     pacer = CustomersPacer(ctx) if path == "customers" else None
     while True:
         if pacer is not None:
             await pacer.wait()
         items, more, total, response = await get_page(ctx, path, page)
         if more:
-            next_cursor: Any = {"page": page + 1, "since": since}
+            next_cursor: Any = {"page": page + 1, "since": since, "previous": previous}
             yield Page(items, next_cursor, response.url, total=total, full=True)
             page += 1
             continue
-        sweep = Sweep(entities, since)
-        yield Page(items, None, response.url, complete=True, total=total, full=True, sweep=sweep)
+        sweep = Sweep(entities, previous) if isinstance(previous, str) else None
+        done = {"previous": since}
+        yield Page(items, done, response.url, complete=True, total=total, full=True, sweep=sweep)
         return
 
 
