@@ -25,6 +25,7 @@ from salync_inventory.emulator.webhooks import signature
 from support import count
 
 from salync_core import Engine, webhook_app
+from salync_core.store.inbox import Delivery as InboxDelivery
 from salync_core.store.inbox import Inbox, inbox_path
 from salync_core.testing.config import write_config
 from salync_core.webhooks.applier import drain
@@ -459,3 +460,17 @@ async def test_subscribe_registers_the_receiver_with_the_platform(
     assert endpoint.secret == SECRET
     assert "product.updated" in endpoint.events
     assert SECRET not in (result.stdout + result.stderr).decode()
+
+
+def test_the_inbox_forgets_applied_events_only(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "salync.inbox.db")
+    try:
+        events = [("evt_1", "product.created", {}), ("evt_2", "product.created", {})]
+        inbox.receive([InboxDelivery("inv", events, "0" * 64)])
+        [first, _] = inbox.due(None, 10)
+        inbox.mark_applied([first.row])
+
+        assert inbox.purge_applied("9999-01-01T00:00:00Z") == 1
+        assert inbox.counts() == {"pending": 1}
+    finally:
+        inbox.close()

@@ -17,7 +17,9 @@ import contextlib
 import hashlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
@@ -39,6 +41,10 @@ MAX_BODY = 1024 * 1024
 IDLE_POLL = 1.0
 """Seconds the background applier waits for news before looking for retries that fell due."""
 TURN_PAUSE = 0.02
+KEEP_APPLIED_DAYS = 7
+"""Applied events stay in the inbox this long, for a person to look at; the mirror's ledger
+keeps their ids, so a later redelivery is still recognised."""
+PURGE_EVERY = 3600.0
 """Seconds between two drains, with the mirror's lock released."""
 
 
@@ -153,9 +159,13 @@ class Receiver:
         """Drain the inbox whenever a delivery is accepted (and every :data:`IDLE_POLL`
         seconds, for retries that fell due)."""
         report = DrainReport()  # one run per connection for as long as this serves
+        purged_at = 0.0
         try:
             while True:
                 self.news.clear()
+                if time.monotonic() - purged_at > PURGE_EVERY:
+                    await self.inbox.run(self.inbox.purge_applied, _days_ago(KEEP_APPLIED_DAYS))
+                    purged_at = time.monotonic()
                 done = report.applied + report.failed
                 # Writing the mirror is a sync's job too: take turns with other processes.
                 async with self.engine.writers.mirror_lock(None):
@@ -179,6 +189,11 @@ class Receiver:
 
 INBOX = web.AppKey("inbox", Inbox)
 RECEIVER = web.AppKey("receiver", Receiver)
+
+
+def _days_ago(days: int) -> str:
+    moment = datetime.now(UTC) - timedelta(days=days)
+    return moment.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def _event_id(given: str | None, digest: str, index: int, count: int) -> str:
