@@ -166,3 +166,18 @@ async def test_a_replayed_refresh_token_means_reconnect_and_stops_only_that_conn
     ]
     assert "shop: needs reconnecting: run `salync connect shop`" in shown.stdout.decode()
     assert salla.accounts.refreshes + salla.accounts.replays == refused  # nothing sent again
+
+
+async def test_a_headless_host_needs_only_the_refresh_token(
+    salla: SallaEmulator, shop_config: Callable[..., Path]
+) -> None:
+    """`salync secrets set shop refresh_token --from-env VAR`: the first request refreshes."""
+    async with Engine.open(shop_config()) as engine:
+        tokens = salla.issue_tokens()
+        await engine.set_secrets("shop", {"refresh_token": Secret(tokens["refresh_token"])})
+
+        (report,) = await engine.sync("shop", ["customers"])
+
+        assert report.ok, report.problems
+        assert salla.accounts.refreshes == 1
+        assert salla.accounts.access_ok(stored(engine)["access_token"])
