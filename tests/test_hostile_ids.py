@@ -4,17 +4,22 @@ clear reason, and everything else syncs and pushes as usual."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from aiohttp import web
+from salync_inventory import writing as salync_writing
 from salync_inventory.emulator import SalyncEmulator
 from salync_inventory.emulator.models import Channel
 from salync_saleslayer.emulator import SalesLayerEmulator
-from support import INV_KEY
+from salync_salla import writing as salla_writing
+from support import INV_KEY, SL_KEY
 
 from salync_core import Engine
+from salync_core.http import HttpClient
+from salync_core.platform import ConnectionContext, Credentials, Outbound, PushResult
 from salync_core.testing import Emulator
 from salync_core.testing.config import write_config
 
@@ -90,3 +95,26 @@ async def test_a_hostile_salync_channel_id_is_dead_lettered_and_other_channels_s
             assert mirrored == {channel_id for channel_id, _ in ws.listings}
 
     assert [p for p in paths if not p.split(" ", 1)[1].startswith("/v1/")] == []
+
+
+@pytest.mark.parametrize(
+    ("writer", "entity"),
+    [(salla_writing.push_product, "product"), (salync_writing.push_one, "product")],
+)
+@pytest.mark.parametrize("op", ["upsert", "delete"])
+async def test_every_plugin_refuses_a_hostile_id_in_a_write_without_sending_it(
+    writer: Callable[..., Awaitable[PushResult]], entity: str, op: Literal["upsert", "delete"]
+) -> None:
+    emulator = SalesLayerEmulator(products=1, api_key=SL_KEY, rate_limit=False)  # any server
+    async with emulator.running():
+        http = HttpClient(
+            connection="x", base_url=emulator.base_url, credentials=Credentials("none")
+        )
+        ctx = ConnectionContext(name="x", base_url=emulator.base_url, http=http)
+        item = Outbound(entity, "SKU-1", {"title": {"en": "x"}}, {}, "../../../admin", op)
+        async with http:
+            result = await writer(ctx, item, {"name": "x"})
+
+    assert result.status == "rejected"
+    assert "cannot be used in a URL path" in (result.message or "")
+    assert emulator.stats.requests == 0

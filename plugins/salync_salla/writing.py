@@ -32,6 +32,7 @@ from typing import Any
 import anyio
 
 from salync_core.errors import DataError, NotFoundError, RejectedError
+from salync_core.http import path_segment
 from salync_core.platform import ConnectionContext, Outbound, PushResult
 from salync_salla.mapping import quantity
 
@@ -52,16 +53,17 @@ async def push_product(ctx: ConnectionContext, item: Outbound, body: Any) -> Pus
         if item.op == "delete":
             if item.external_id is not None:
                 with contextlib.suppress(NotFoundError):  # already gone: the delete is done
-                    await ctx.http.request("DELETE", f"products/{item.external_id}")
+                    await ctx.http.request("DELETE", f"products/{path_segment(item.external_id)}")
             return PushResult(item.key, "ok", external_id=item.external_id)
         if item.external_id is not None:
-            await ctx.http.request("PUT", f"products/{item.external_id}", json=body)
+            path = f"products/{path_segment(item.external_id)}"
+            await ctx.http.request("PUT", path, json=body)
             return PushResult(item.key, "ok", external_id=item.external_id)
         response = await ctx.http.request("POST", "products", json=body)
         created = _data(response.json())
         new_id = created.get("id") if isinstance(created, dict) else None
         return PushResult(item.key, "ok", external_id=None if new_id is None else str(new_id))
-    except (RejectedError, NotFoundError) as exc:
+    except (RejectedError, NotFoundError, DataError) as exc:  # DataError: an unusable id
         return PushResult(item.key, "rejected", message=str(exc))
 
 
@@ -130,8 +132,8 @@ async def _shown(ctx: ConnectionContext, items: Sequence[Outbound]) -> dict[str,
         product_id, _, variant_id = item.external_id.partition(":")
         if product_id not in products:
             try:
-                data, _ = await ctx.http.get_json(f"products/{product_id}")
-            except NotFoundError:
+                data, _ = await ctx.http.get_json(f"products/{path_segment(product_id)}")
+            except (NotFoundError, DataError):
                 data = None
             products[product_id] = _data(data)
         product = products[product_id]
