@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +157,15 @@ def test_a_full_disk_is_one_line_and_the_pages_before_stay(
         self.conn.execute(f"PRAGMA max_page_count = {pages + 12}")  # room for a page or two
 
     monkeypatch.setattr(Store, "__init__", tiny_disk)
+    write = Store.write
+
+    @contextmanager
+    def unhurried_write(self: Store) -> Iterator[Any]:
+        time.sleep(0.2)  # the next pages are fetched and wait to be written meanwhile
+        with write(self) as txn:
+            yield txn
+
+    monkeypatch.setattr(Store, "write", unhurried_write)
 
     result = salync("sync", "--config", str(config), "--no-progress")
 
