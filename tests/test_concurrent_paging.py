@@ -222,3 +222,31 @@ def test_no_deletion_or_edit_between_pages_makes_a_pass_skip_an_item(
     ops_between_pages: list[list[Change]],
 ) -> None:
     anyio.run(passes, ops_between_pages, backend="asyncio")
+
+
+@pytest.mark.parametrize(
+    ("stored_next", "first_id"),
+    [("100", 101), ("https://old.example/Products?$skip=100", 1)],
+    ids=["last-id", "a-nextlink-from-an-older-version-starts-the-pass-again"],
+)
+async def test_a_stopped_sales_layer_pass_resumes_after_its_last_id(
+    stored_next: str, first_id: int
+) -> None:
+    emulator = SalesLayerEmulator(products=250, seed=9, api_key=SL_KEY, rate_limit=False)
+    platform = SalesLayerPlatform()
+    products = next(s for s in platform.streams if s.name == "products")
+    cursor = {"since": None, "pass_start": "2026-01-01T00:00:00Z", "next": stored_next}
+    async with emulator.running():
+        http = HttpClient(
+            connection="pim",
+            base_url=emulator.base_url,
+            credentials=platform.credentials({"api_key": Secret(SL_KEY)}),
+        )
+        ctx = ConnectionContext(name="pim", base_url=emulator.base_url, options={}, http=http)
+        async with http:
+            pages = [page async for page in platform.fetch(ctx, products, cursor)]
+
+    ids = [item["prod_id"] for page in pages for item in page.items]
+    assert ids == list(range(first_id, 251))
+    assert pages[-1].complete
+    assert pages[-1].cursor == {"since": "2026-01-01T00:00:00Z", "pass_start": None, "next": None}
