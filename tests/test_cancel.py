@@ -3,8 +3,11 @@ recorded as ``cancelled``; the next sync goes on from the last committed page.""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -12,6 +15,7 @@ from salync_saleslayer.emulator import SalesLayerEmulator
 from support import count, live_refs
 
 from salync_core import Engine
+from salync_core.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -53,3 +57,23 @@ async def test_move_on_after_around_sync_records_the_run_cancelled(
     assert [r.status for r in reports] == ["ok"]
     async with Engine.open(config) as engine:
         assert len(live_refs(engine, "product")) == 250
+
+
+async def test_closing_the_store_waits_for_the_call_in_its_worker_thread(tmp_path: Path) -> None:
+    """Closing the connection under a running statement crashed the process (Ctrl-C while a
+    page was being written): close() now waits for the worker's call to end."""
+    store = Store(tmp_path / "salync.db")
+    busy = threading.Event()
+    results: list[Any] = []
+
+    def page_write() -> None:
+        busy.set()
+        time.sleep(0.2)  # still writing when the main thread closes the store
+        results.append(store.conn.execute("SELECT count(*) FROM records").fetchone())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(store.run, page_write)
+        await anyio.to_thread.run_sync(busy.wait)
+        store.close()
+
+    assert results == [(0,)]
