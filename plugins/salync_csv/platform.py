@@ -30,7 +30,6 @@ from functools import cache
 from typing import Any, ClassVar
 
 import anyio
-from yarl import URL
 
 from salync_core.platform import (
     ConnectionContext,
@@ -45,7 +44,7 @@ from salync_core.platform import (
 )
 from salync_csv.dialect import SAMPLE_BYTES, detect_dialect, detect_encoding
 from salync_csv.rows import Batch, RowReader
-from salync_csv.settings import OPTIONS, PAGE_SIZE, CsvSettings, read_settings
+from salync_csv.settings import OPTIONS, PAGE_SIZE, CsvSettings, read_settings, secure_url
 from salync_csv.source import CHUNK, Opened, open_file, open_url
 
 log = logging.getLogger("salync.csv")
@@ -70,10 +69,8 @@ class CsvPlatform(Platform):
     def default_base_url(self, options: Mapping[str, Any]) -> str | None:
         """The URL's origin for ``url`` (the shared client sends it nowhere else); a file needs
         none."""
-        url = options.get("url")
-        if isinstance(url, str) and URL(url).is_absolute():
-            return str(URL(url).origin())
-        return NO_SERVER
+        url = secure_url(options["url"]) if isinstance(options.get("url"), str) else None
+        return str(url.origin()) if url is not None else NO_SERVER  # a bad url: refused at load
 
     def credentials(self, options: Mapping[str, Any]) -> Credentials:
         return Credentials("none")

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
+from yarl import URL
 
-from salync_core.errors import ConfigError
+from salync_core.errors import ConfigError, InsecureURLError
 from salync_core.http.urls import check_url_security
 from salync_core.models import ENTITY_TYPES
 from salync_core.platform import ConnectionContext, Option
@@ -16,6 +17,14 @@ from salync_csv.columns import ColumnMap, column_map
 
 PAGE_SIZE = 1000
 TAB = ("\t", "\\t", "tab")
+
+
+def secure_url(value: str) -> URL | None:
+    """``value`` parsed if the shared client may send to it (see :mod:`salync_core.http.urls`)."""
+    try:
+        return check_url_security(value)
+    except (InsecureURLError, ValueError):
+        return None
 
 
 def _known_encoding(name: str) -> bool:
@@ -28,7 +37,12 @@ def _known_encoding(name: str) -> bool:
 
 OPTIONS = (
     Option("path", help="the CSV file, relative to salync.toml"),
-    Option("url", help="where to GET the CSV (https://; http:// only on loopback)"),
+    Option(
+        "url",
+        check=lambda v: secure_url(v) is not None,
+        expected="an absolute https:// URL (http:// only to a loopback address)",
+        help="where to GET the CSV, through the connection's shared HTTP client",
+    ),
     Option(
         "entity",
         choices=tuple(sorted(ENTITY_TYPES)),
