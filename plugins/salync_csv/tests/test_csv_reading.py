@@ -4,10 +4,15 @@ column map checked against the canonical model."""
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from salync_csv.columns import column_map
-from salync_csv.dialect import detect_dialect, detect_encoding
+from salync_csv.dialect import Dialect, detect_dialect, detect_encoding
+from salync_csv.rows import RowReader
 
 from salync_core.errors import ConfigError, DataError
 
@@ -141,3 +146,36 @@ def test_a_wrong_column_map_is_refused(declared: object, problem: str) -> None:
 def test_lines_of_a_purchase_order_cannot_come_from_one_cell() -> None:
     with pytest.raises(ConfigError, match="cannot be read from one CSV cell"):
         column_map("purchase_order", {"PO": "key", "Lines": "lines"})
+
+
+cell_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), max_size=12
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(cell_text, min_size=1, max_size=8),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+)
+def test_any_text_written_as_csv_reads_back_with_the_line_it_starts_on(
+    names: list[str], delimiter: str
+) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(["SKU", "Name"])
+    starts = []
+    for n, name in enumerate(names):
+        starts.append(out.getvalue().count("\n") + 1)
+        writer.writerow([f"K{n}", name])
+    columns = column_map("product", {"SKU": "key", "Name": "attributes.name"})
+    reader = RowReader(
+        io.StringIO(out.getvalue(), newline=""), Dialect(delimiter=delimiter), columns
+    )
+
+    reader.read_header()
+    items = [item for batch in reader.batches(3) for item in batch.items]
+
+    expected = [(f"K{n}", name.strip(), starts[n]) for n, name in enumerate(names)]
+    read = [(i["key"], i["fields"].get("attributes", {}).get("name", ""), i["line"]) for i in items]
+    assert read == [(k, v, line) for k, v, line in expected]
