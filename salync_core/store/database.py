@@ -87,12 +87,17 @@ class Store:
         self._limiter = anyio.CapacityLimiter(1)
         self._read_limiter = anyio.CapacityLimiter(1)
         self._reader: sqlite3.Connection | None = None
+        self._opening_reader = threading.Lock()
 
     @property
     def reader(self) -> sqlite3.Connection:
         """The read-only connection (opened on first use), never the writer's: under WAL it
         reads the last committed state even while :attr:`conn` holds a write transaction."""
-        if self._reader is None:
+        if self._reader is not None:
+            return self._reader
+        with self._opening_reader:  # two threads asking at once must not open two
+            if self._reader is not None:
+                return self._reader
             uri = self.path.resolve().as_uri() + "?mode=ro"
             try:
                 reader = sqlite3.connect(
