@@ -339,7 +339,7 @@ class Engine:
 
     def secret_names(self, connection: str) -> list[str]:
         """Names of the secrets stored for a connection."""
-        return credentials.stored_names(self.store.conn, connection)
+        return credentials.stored_names(self.store.reader, connection)
 
     def _streams(self, live: LiveConnection, names: Sequence[str] | None) -> list[Stream]:
         wanted = names or live.config.streams
