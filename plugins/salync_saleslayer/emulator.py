@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import dataclasses
 import math
 import random
 import re
@@ -52,7 +53,15 @@ from aiohttp import web
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.emulator import ADMIN_PREFIX, Emulator, Handler, json_response
 from salync_core.testing.limiters import SlidingWindow
-from salync_saleslayer.dataset import Record, format_timestamp, generate_catalog, product_title
+from salync_saleslayer.dataset import (
+    HEAVY_PRODUCT_FIELDS,
+    HEAVY_VARIANT_FIELDS,
+    PROFILES,
+    Record,
+    format_timestamp,
+    generate_catalog,
+    product_title,
+)
 from salync_saleslayer.odata import (
     Expand,
     Kind,
@@ -204,7 +213,36 @@ CATEGORIES = Entity(
     expands=("Products",),
 )
 ENTITIES = (PRODUCTS, VARIANTS, CATEGORIES)
-_ENTITIES_BY_NAME = {entity.name: entity for entity in ENTITIES}
+"""The entity sets of the ``standard`` catalog profile."""
+
+_CUSTOM_KINDS = {
+    "string": _editable(Kind.STRING, nullable=True),
+    "integer": _editable(Kind.INT, nullable=True),
+    "number": _editable(Kind.NUMBER, nullable=True),
+    "string list": _editable(Kind.STRING_LIST),
+    "date-time": _editable(Kind.DATETIME, nullable=True),
+    "localized": _editable(Kind.LOCALIZED),
+}
+
+
+def entities_for(profile: str) -> tuple[Entity, Entity, Entity]:
+    """Products, variants and categories as a catalog of ``profile`` defines them: the
+    ``heavy`` profile's custom attributes are fields of their entity like any other (a
+    ``$select``, a ``$filter`` or a write may name them)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown catalog profile {profile!r}; use one of {', '.join(PROFILES)}")
+    if profile == "standard":
+        return ENTITIES
+
+    def extended(entity: Entity, custom: Mapping[str, str]) -> Entity:
+        fields = {**entity.fields, **{name: _CUSTOM_KINDS[kind] for name, kind in custom.items()}}
+        return dataclasses.replace(entity, fields=fields)
+
+    return (
+        extended(PRODUCTS, HEAVY_PRODUCT_FIELDS),
+        extended(VARIANTS, HEAVY_VARIANT_FIELDS),
+        CATEGORIES,
+    )
 
 
 class Table:
@@ -345,8 +383,11 @@ class SalesLayerEmulator(Emulator):
     """The Sales Layer Catalog API 2.0 over a generated catalog of ``products`` products.
 
     ``rate_limit`` switches the 50-requests-per-10-seconds limit (also at runtime through
-    ``POST /_emulator/config``). ``locales`` are the account's cultures; ``default_locale`` is
-    the one used when a request has no ``Accept-Language``.
+    ``POST /_emulator/config``). ``locales`` are the account's cultures (``en``, ``es`` and
+    ``fr`` by default; ``en`` and ``es`` for the heavy profile); ``default_locale`` is the one
+    used when a request has no ``Accept-Language``. ``profile`` is the catalog's shape:
+    ``standard`` or ``heavy`` (custom attributes and long descriptions, see
+    :mod:`salync_saleslayer.dataset`).
     """
 
     name: ClassVar[str] = "saleslayer"
@@ -360,9 +401,16 @@ class SalesLayerEmulator(Emulator):
         api_key: str = "sl-test-key",
         rate_limit: bool = True,
         clock: ScaledClock | None = None,
-        locales: tuple[str, ...] = ("en", "es", "fr"),
+        locales: tuple[str, ...] | None = None,
         default_locale: str = "en",
+        profile: str = "standard",
     ) -> None:
+        products_entity, variants_entity, categories_entity = entities_for(profile)
+        self._entities = {
+            entity.name: entity for entity in (products_entity, variants_entity, categories_entity)
+        }
+        if locales is None:
+            locales = ("en", "es") if profile == "heavy" else ("en", "es", "fr")
         if default_locale not in locales:
             raise ValueError(f"default locale {default_locale!r} is not one of {locales}")
         super().__init__(seed=seed, clock=clock)
@@ -373,12 +421,12 @@ class SalesLayerEmulator(Emulator):
         self._rate_limit = rate_limit
         self._window = SlidingWindow(RATE_LIMIT, RATE_WINDOW_SECONDS, self.clock)
         catalog = generate_catalog(
-            products=products, seed=seed, locales=locales, now=self.clock.now()
+            products=products, seed=seed, locales=locales, now=self.clock.now(), profile=profile
         )
         self._tables = {
-            PRODUCTS.name: Table(PRODUCTS, catalog.products),
-            VARIANTS.name: Table(VARIANTS, catalog.variants),
-            CATEGORIES.name: Table(CATEGORIES, catalog.categories),
+            PRODUCTS.name: Table(products_entity, catalog.products),
+            VARIANTS.name: Table(variants_entity, catalog.variants),
+            CATEGORIES.name: Table(categories_entity, catalog.categories),
         }
         self._variants_of: dict[int, list[int]] = {}
         for variant in catalog.variants.values():
@@ -402,13 +450,13 @@ class SalesLayerEmulator(Emulator):
 
     def product_by_ref(self, ref: str) -> dict[str, Any] | None:
         """A copy of the live product with this reference, or ``None``."""
-        return self._by_ref(PRODUCTS, ref)
+        return self._by_ref(PRODUCTS.name, ref)
 
     def variant_by_ref(self, ref: str) -> dict[str, Any] | None:
-        return self._by_ref(VARIANTS, ref)
+        return self._by_ref(VARIANTS.name, ref)
 
     def category_by_ref(self, ref: str) -> dict[str, Any] | None:
-        return self._by_ref(CATEGORIES, ref)
+        return self._by_ref(CATEGORIES.name, ref)
 
     def live_product_refs(self) -> set[str]:
         """References of every product a full listing would return."""
@@ -425,7 +473,7 @@ class SalesLayerEmulator(Emulator):
         """Delete a live record as ``DELETE /{collection}({id})`` would (a product takes its
         variants along); returns whether it was live. For tests and hooks that change the
         catalog while a client pages through it."""
-        entity = _ENTITIES_BY_NAME[collection]
+        entity = self._entities[collection]
         record = self._tables[collection].live(record_id)
         if record is not None:
             self._delete_record(entity, record)
@@ -459,15 +507,15 @@ class SalesLayerEmulator(Emulator):
             counts[name.lower()] = {"live": live, "deleted": len(table.records) - live}
         return counts
 
-    def _by_ref(self, entity: Entity, ref: str) -> dict[str, Any] | None:
-        table = self._tables[entity.name]
+    def _by_ref(self, collection: str, ref: str) -> dict[str, Any] | None:
+        table = self._tables[collection]
         record_id = table.live_refs.get(ref)
         return None if record_id is None else copy.deepcopy(table.records[record_id])
 
     # routes ---------------------------------------------------------------------------
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
-        for entity in ENTITIES:
+        for entity in self._entities.values():
             collection = f"{self.api_prefix}/{entity.name}"
             item = collection + "({id})"
             router.add_get(collection, self._bind(self._list, entity))
@@ -565,7 +613,9 @@ class SalesLayerEmulator(Emulator):
         culture = self._culture(request) if filter_text or orderby_text else None
         query = _Query(
             select=parsed("$select", lambda text: parse_select(text, entity.fields), None),
-            expands=parsed("$expand", lambda text: parse_expand(text, _navigations(entity)), {}),
+            expands=parsed(
+                "$expand", lambda text: parse_expand(text, self._navigations(entity)), {}
+            ),
             filter_text=filter_text,
             matches=parsed("$filter", lambda text: parse_filter(text, entity.kinds, culture), None),
             orderby_text=orderby_text,
@@ -682,7 +732,7 @@ class SalesLayerEmulator(Emulator):
 
     def _related(self, entity: Entity, record_id: int) -> list[Record]:
         """The live variants of a product, or the live products filed under a category."""
-        if entity is PRODUCTS:
+        if entity.name == PRODUCTS.name:
             other, ids = VARIANTS, self._variants_of.get(record_id)
         else:
             other, ids = PRODUCTS, self._products_by_category().get(record_id)
@@ -690,6 +740,10 @@ class SalesLayerEmulator(Emulator):
             return []
         records, stat = self._tables[other.name].records, other.stat_field
         return [record for record in map(records.__getitem__, ids) if record[stat] != DELETED]
+
+    def _navigations(self, entity: Entity) -> dict[str, Mapping[str, Field]]:
+        """What ``$expand`` may name on ``entity``, with the fields of each."""
+        return {name: self._entities[name].fields for name in entity.expands}
 
     def _products_by_category(self) -> dict[int, list[int]]:
         if self._products_in is None:
@@ -768,7 +822,7 @@ class SalesLayerEmulator(Emulator):
         record = self._blank(entity, table.next_id)
         record.update(changes)
         table.insert(record)
-        if entity is VARIANTS:
+        if entity.name == VARIANTS.name:
             self._variants_of.setdefault(record["prod_id"], []).append(record["frmt_id"])
         self._changed()
         location = (
@@ -794,7 +848,7 @@ class SalesLayerEmulator(Emulator):
     def _delete_record(self, entity: Entity, record: Record) -> None:
         now = self._now()
         self._tables[entity.name].mark_deleted(record, now)
-        if entity is PRODUCTS:
+        if entity.name == PRODUCTS.name:
             variants = self._tables[VARIANTS.name]
             for variant_id in self._variants_of.get(record["prod_id"], ()):
                 variant = variants.live(variant_id)
@@ -901,18 +955,18 @@ class SalesLayerEmulator(Emulator):
         self, request: web.Request, entity: Entity, changes: dict[str, Any], record_id: int
     ) -> None:
         """Check the ids a write refers to and fill in the matching references."""
-        if entity is PRODUCTS and "cat_id" in changes:
+        if entity.name == PRODUCTS.name and "cat_id" in changes:
             changes["cat_ref"] = [
                 self._category_ref(cat_id, "cat_id") for cat_id in changes["cat_id"]
             ]
-        elif entity is CATEGORIES and changes.get("cat_parent_id") is not None:
+        elif entity.name == CATEGORIES.name and changes.get("cat_parent_id") is not None:
             parent_id = changes["cat_parent_id"]
             changes["cat_parent_ref"] = self._category_ref(parent_id, "cat_parent_id")
             if self._is_ancestor_or_self(record_id, parent_id):
                 raise validation_failed({"cat_parent_id": ["A category cannot be its own parent."]})
-        elif entity is CATEGORIES and "cat_parent_id" in changes:
+        elif entity.name == CATEGORIES.name and "cat_parent_id" in changes:
             changes["cat_parent_ref"] = None
-        elif entity is VARIANTS and "prod_id" in changes:
+        elif entity.name == VARIANTS.name and "prod_id" in changes:
             product = self._tables[PRODUCTS.name].live(changes["prod_id"])
             if product is None:
                 detail = f"Products with id {changes['prod_id']} was not found."
@@ -993,11 +1047,6 @@ def _in_id_order(entity: Entity, query: _Query) -> bool:
         return True
     (key, *rest) = query.order
     return not rest and key.field == entity.id_field and not key.descending
-
-
-def _navigations(entity: Entity) -> dict[str, Mapping[str, Field]]:
-    """What ``$expand`` may name on ``entity``, with the fields of each."""
-    return {name: _ENTITIES_BY_NAME[name].fields for name in entity.expands}
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

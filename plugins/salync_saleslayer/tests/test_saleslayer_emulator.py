@@ -584,3 +584,56 @@ async def test_the_indexed_changed_since_query_agrees_with_a_full_scan(
             assert [p["prod_id"] for p in indexed] == [p["prod_id"] for p in scanned]
     recent = await api.all_pages("/Products", {"$filter": f"prod_modify ge {moment}"})
     assert {p["prod_ref"] for p in recent} >= {"NEW-1", "PRD-000007"}
+
+
+# the heavy catalog profile ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def heavy() -> AsyncIterator[Client]:
+    emulator = SalesLayerEmulator(
+        products=60, seed=7, rate_limit=False, clock=ScaledClock(start=START), profile="heavy"
+    )
+    async with emulator.running(), aiohttp.ClientSession(headers={"X-API-KEY": KEY}) as session:
+        yield Client(session, emulator.base_url)
+
+
+async def test_a_heavy_catalog_has_custom_fields_and_long_bilingual_descriptions(
+    heavy: Client,
+) -> None:
+    custom = "prod_season,prod_warranty_months,prod_eco_score,prod_features,prod_care"
+    params = {"$select": f"prod_id,prod_description,{custom}", "$expand": "Variants"}
+    products = await heavy.all_pages("/Products", params)
+
+    descriptions = [p["prod_description"] for p in products]
+    assert all(set(d) == {"en", "es"} for d in descriptions)
+    assert min(len(text) for d in descriptions for text in d.values()) >= 300
+    assert len({d["en"] for d in descriptions}) == len(products)  # one text per product
+    assert {type(p["prod_warranty_months"]) for p in products} == {int}
+    assert {type(p["prod_features"]) for p in products} == {list}
+    assert set(products[0]["prod_care"]) == {"en", "es"}
+    assert {len(p["Variants"]) for p in products} == {0, 1, 2, 3}
+    assert all(isinstance(v["frmt_stock"], int) for p in products for v in p["Variants"])
+
+
+async def test_custom_fields_are_fields_of_the_heavy_entity_only(
+    heavy: Client, api: Client
+) -> None:
+    nested = {"$select": "prod_id", "$expand": "Variants($select=frmt_id,frmt_stock)"}
+    (first, *_) = (await heavy.get("/Products", nested)).body["value"]
+    assert all(set(v) == {"frmt_id", "frmt_stock"} for v in first["Variants"])
+    schema = (await heavy.get("/Products/$metadata")).body
+    assert schema["properties"]["prod_eco_score"]["type"] == ["number", "null"]
+    patched = await heavy.call("PATCH", "/Products(3)", json={"prod_season": "AW27"})
+    assert patched.status == 204
+    filtered = await heavy.get("/Products", {"$filter": "prod_season eq 'AW27'"})
+    assert [p["prod_id"] for p in filtered.body["value"]] == [3]
+
+    refused = await api.get("/Products", {"$select": "prod_id,prod_season"})
+    assert refused.status == 400
+    assert "$select" in refused.body["validationFailures"]
+
+
+def test_an_unknown_profile_is_refused() -> None:
+    with pytest.raises(ValueError, match="profile"):
+        SalesLayerEmulator(products=1, profile="huge")
