@@ -104,6 +104,7 @@ def init(directory: Path, pim_port: int, inventory_port: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="0 picks a free port.")
 @click.option("--products", type=int, default=None, help="Catalog size.")
+@click.option("--profile", default=None, help="Catalog shape where supported (heavy).")
 @click.option("--seed", type=int, default=None, help="Seed of the generated catalog.")
 @click.option("--api-key", default=None, help="The key the emulator accepts.")
 @click.option("--api", default=None, help="The API version, for a platform with several (1.18).")
