@@ -74,6 +74,13 @@ class Receiver:
     writable: dict[str, frozenset[str]]
     holds: Callable[[str, str, str], bool]
     policies: PolicySet
+    foreign: frozenset[str] = frozenset()
+    """Other platforms' names: a key ``"<name>:<id>"`` is in that platform's own namespace
+    (a Salla product without a SKU) and is never sent to this connection."""
+
+    def receives(self, key: str) -> bool:
+        namespace, colon, _ = key.partition(":")
+        return not colon or namespace not in self.foreign
 
     def lacks(self, entity: str, fields: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         """The mirror's fields the connection lacks, may receive and can write."""
@@ -157,6 +164,8 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
     inserts: list[tuple[str, str, str, str, str, str, str]] = []
     planned = 0
     for entity, key in targets:
+        if not receiver.receives(key):
+            continue
         write = _planned_write(receiver, entity, rows.get((entity, key)), seen.get((entity, key)))
         if write is None:
             continue

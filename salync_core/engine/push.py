@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import anyio
 
+from salync_core import plugins
 from salync_core.conflicts.policy_set import PolicySet
 from salync_core.engine import outbox
 from salync_core.engine.connections import LiveConnection
@@ -37,7 +38,11 @@ async def push_connection(
         )
         return
     receiver = outbox.Receiver(
-        live.name, writable, functools.partial(live.platform.holds, live.ctx), policies
+        live.name,
+        writable,
+        functools.partial(live.platform.holds, live.ctx),
+        policies,
+        frozenset(plugins.platforms()) - {live.platform.name},
     )
     await store.run(outbox.plan, store, receiver, entities)
     while not report.paused_until:
