@@ -128,7 +128,7 @@ class CustomersPacer:
     so the stream keeps its own sliding log (one per pass: a pass is the only reader)."""
 
     def __init__(self, ctx: ConnectionContext) -> None:
-        self.scale = float(ctx.options.get("time_scale", 1.0) or 1.0)
+        self.scale = ctx.http.time_scale
         self.limit, self.seconds = CUSTOMERS_WINDOW
         self.sent: deque[float] = deque()
 
