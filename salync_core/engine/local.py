@@ -8,7 +8,7 @@ field another connection owns is refused whole.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from salync_core.converters import codec, format_datetime
 from salync_core.errors import DataError, PolicyError
 from salync_core.platform import Record
 from salync_core.store import Store
-from salync_core.store.mirror import apply_deletions, apply_records
+from salync_core.store.mirror import apply_deletions, apply_local_batch, apply_records
 
 
 @frozen
@@ -52,6 +52,44 @@ def upsert(
         return txn.last_seq if stats.changed else None
 
 
+@frozen
+class BatchResult:
+    """What :func:`upsert_many` did: how many records changed, and the records it refused
+    with the reason (a value that does not validate, a field another connection owns). The
+    refused records are left as they were; every other record of the batch is applied."""
+
+    changed: int
+    unchanged: int
+    refused: dict[str, str]
+    last_seq: int | None
+    """The change seq of the batch's last change, or ``None`` when nothing changed."""
+
+
+def upsert_many(
+    store: Store, resolver: Resolver, entity: str, records: Mapping[str, Mapping[str, Any]]
+) -> BatchResult:
+    """Apply many local edits (``{key: fields}``) in one transaction, each with the
+    semantics of :func:`upsert`. A record that is refused does not stop the others."""
+    model = codec(entity)
+    moment = format_datetime(datetime.now(UTC))
+    refused: dict[str, str] = {}
+    good: list[Record] = []
+    for key, fields in records.items():
+        try:
+            if not isinstance(key, str) or not key.strip():
+                raise DataError(f"{entity}: a local edit needs a reference, got {key!r}")
+            good.append(Record(entity, key, model.normalize(fields), source_ts=moment))
+        except DataError as exc:
+            refused[str(key)] = str(exc)
+    if not good:
+        return BatchResult(0, 0, refused, None)
+    with store.write() as txn:
+        stats, blocked = apply_local_batch(txn, good, resolver)
+        last = txn.last_seq if stats.changed else None
+    refused.update(blocked)
+    return BatchResult(stats.changed, len(good) - len(blocked) - stats.changed, refused, last)
+
+
 def delete(store: Store, policies: PolicySet, entity: str, key: str) -> bool:
     """Tombstone a record from the host app; returns whether it was live."""
     codec(entity)
@@ -61,6 +99,18 @@ def delete(store: Store, policies: PolicySet, entity: str, key: str) -> bool:
         )
     with store.write() as txn:
         return apply_deletions(txn, LOCAL, entity, [key]) == 1
+
+
+def delete_many(store: Store, policies: PolicySet, entity: str, keys: Sequence[str]) -> int:
+    """Tombstone many records in one transaction; returns how many were live. Deleting is
+    allowed or refused for the whole entity, so a refusal refuses the whole batch."""
+    codec(entity)
+    if not policies.accepts_delete(entity, LOCAL):
+        raise PolicyError(
+            f"{LOCAL} may not delete {entity} records: {policies.entities[entity].rule}"
+        )
+    with store.write() as txn:
+        return apply_deletions(txn, LOCAL, entity, list(dict.fromkeys(keys)))
 
 
 def read_changes(

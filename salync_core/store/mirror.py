@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from attrs import define, evolve
 
-from salync_core.conflicts.policies import Current
+from salync_core.conflicts.policies import LOCAL, Current
 from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import parse_datetime
 from salync_core.errors import PolicyError
@@ -388,3 +388,33 @@ def apply_deletions(
         [(entity, key, seq, origin, txn.now) for seq, key in rows],
     )
     return len(rows)
+
+
+def apply_local_batch(
+    txn: Transaction, records: Sequence[Record], resolver: Resolver
+) -> tuple[ApplyStats, dict[str, str]]:
+    """Apply host-app edits in ``txn``, refusing a record a policy refuses without losing the
+    others; returns the stats and ``{key: reason}`` of the refused records.
+
+    The batch is applied whole first; only when some record is refused is it applied again
+    one record per savepoint (so a refused record rolls back alone). Change-log numbers the
+    first attempt used are then skipped: the log stays in order, with a gap."""
+    txn.conn.execute("SAVEPOINT local_batch")
+    try:
+        stats = apply_records(txn, LOCAL, records, resolver, track_base=False)
+    except PolicyError:
+        txn.conn.execute("ROLLBACK TO local_batch")
+    else:
+        txn.conn.execute("RELEASE local_batch")
+        return stats, {}
+    txn.conn.execute("RELEASE local_batch")
+    stats, refused = ApplyStats(), {}
+    for record in records:
+        txn.conn.execute("SAVEPOINT local_record")
+        try:
+            stats.add(apply_records(txn, LOCAL, [record], resolver, track_base=False))
+        except PolicyError as exc:
+            txn.conn.execute("ROLLBACK TO local_record")
+            refused[record.key] = str(exc)
+        txn.conn.execute("RELEASE local_record")
+    return stats, refused
