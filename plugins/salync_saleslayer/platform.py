@@ -212,8 +212,16 @@ class SalesLayerPlatform(Platform):
     async def list_keys(self, ctx: ConnectionContext, stream: Stream) -> AsyncIterator[KeyPage]:
         """Every live key, paged by id like :meth:`fetch`: a scan paged with ``$skip`` would
         miss a live item whenever another is deleted during the scan, and reconciliation
-        would then tombstone it."""
+        would then tombstone it. The products scan expands each product's variant keys
+        (``$expand=Variants($select=frmt_id,frmt_ref)``), so one scan of ``ceil(products /
+        100)`` pages lists the variants too and the ``variants`` stream needs no scan of its
+        own (a nested ``$select`` in ``$expand`` is OData v4; the public API 2.0 pages show
+        ``$expand=Variants`` only [UNVERIFIED]). The variant keys are listed once, after the
+        last page, and only if every product carried its ``Variants`` list: a partial list
+        would tombstone live variants, so without it the variants stream scans its own."""
         resource = RESOURCES[stream.name]
+        variants = RESOURCES["variants"]
+        variant_keys: list[tuple[str, str]] | None = [] if stream.name == "products" else None
         after: int | None = None
         while True:
             params = {
@@ -221,20 +229,26 @@ class SalesLayerPlatform(Platform):
                 "$top": str(PAGE_SIZE),
                 "$orderby": resource.id_field,
             }
+            if stream.name == "products":
+                params["$expand"] = f"Variants($select={variants.id_field},{variants.ref_field})"
             if after is not None:
                 params["$filter"] = f"{resource.id_field} gt {after}"
             data, response = await ctx.http.get_json(
                 resource.path, params=params, headers=_headers(ctx)
             )
             items, next_link, _ = _envelope(data, response.body, ctx.name, response.url)
-            keys = [
-                (str(i[resource.ref_field]), str(i[resource.id_field]))
-                for i in items
-                if isinstance(i, dict) and i.get(resource.ref_field)
-            ]
-            yield KeyPage(keys, stream.entity)
+            yield KeyPage(_keys(items, resource), stream.entity)
+            if variant_keys is not None:
+                lists = [i.get("Variants") if isinstance(i, dict) else None for i in items]
+                expanded = [v for listed in lists if isinstance(listed, list) for v in listed]
+                if all(isinstance(listed, list) for listed in lists):
+                    variant_keys += _keys(expanded, variants)
+                else:
+                    variant_keys = None
             last = _last_id(items, resource, next_link, ctx.name, response)
             if last is None:
+                if variant_keys is not None:
+                    yield KeyPage(variant_keys, "variant")
                 return
             after = last
 
@@ -384,6 +398,15 @@ def _last_id(
             url=response.url,
         )
     return max(usable)
+
+
+def _keys(items: Iterable[Any], resource: Resource) -> list[tuple[str, str]]:
+    """``(reference, id)`` of the listed items that have a reference."""
+    return [
+        (str(i[resource.ref_field]), str(i[resource.id_field]))
+        for i in items
+        if isinstance(i, dict) and i.get(resource.ref_field)
+    ]
 
 
 def _id_from_location(location: str) -> str | None:

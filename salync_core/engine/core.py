@@ -236,10 +236,13 @@ class Engine:
                 )
                 await self._fetch_streams(live, chosen, report, run_id, full, progress, guard)
             if reconcile and report.ok and not report.paused_until:
+                listed: set[str] = set()  # entities an earlier stream's scan listed whole
                 for stream in chosen:
-                    if not stream.reports_deletions:
+                    if stream.entity in listed:
+                        report.stream(stream.name).skipped = "keys listed with another stream"
+                    elif not stream.reports_deletions:
                         work = self._work(live, stream, run_id)
-                        await reconcile_stream(
+                        listed |= await reconcile_stream(
                             self.store,
                             work,
                             report,

@@ -52,8 +52,10 @@ async def reconcile_stream(
     threshold: float,
     allow_mass_delete: bool,
     minimum: int = 10,
-) -> None:
-    """Scan one stream's keys and bring the mirror in line with what exists."""
+) -> set[str]:
+    """Scan one stream's keys and bring the mirror in line with what exists; returns the
+    entities the scan listed completely (a scan may list another entity's keys too: Sales
+    Layer's products scan lists their variants), which need no scan of their own."""
     live, stream = work.live, work.stream
     stream_report = report.stream(stream.name)
     remote: dict[str, dict[str, str | None]] = {}
@@ -62,12 +64,12 @@ async def reconcile_stream(
             remote.setdefault(key_page.entity, {}).update(key_page.keys)
     except NotImplementedError:
         stream_report.skipped = "cannot list keys"
-        return
+        return set()
     except SalyncError as exc:
         report.problems.append(
             Problem(live.name, stream.name, f"reconcile scan failed, nothing deleted: {exc}")
         )
-        return
+        return set()
     remote.setdefault(stream.entity, {})
     for entity, keys in remote.items():
         known = await store.run(known_keys, store, live.name, entity)
@@ -90,8 +92,19 @@ async def reconcile_stream(
         if gone:
             stream_report.deleted += await store.run(tombstone, store, live.name, entity, gone)
         missing = [ext for k, ext in keys.items() if not known.get(k) and ext is not None]
-        if missing and entity == stream.entity:
-            await _fetch_missing(store, work, missing, report)
+        if missing:
+            await _fetch_missing(store, _work_for(work, entity), missing, report)
+    return set(remote)
+
+
+def _work_for(work: PageWork, entity: str) -> PageWork:
+    """The work of the stream that reads ``entity`` (``work`` itself for its own entity)."""
+    if entity == work.stream.entity:
+        return work
+    stream = next((s for s in work.live.platform.streams if s.entity == entity), work.stream)
+    return pipeline.PageWork(
+        work.live, stream, work.resolver, work.policies, work.run_id, save_cursor=False
+    )
 
 
 async def _fetch_missing(store: Store, work: PageWork, ids: list[str], report: RunReport) -> None:
