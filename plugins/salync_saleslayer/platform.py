@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from salync_core.errors import BadResponseError, ConfigError, NotFoundError, RejectedError
+from salync_core.errors import BadResponseError, NotFoundError, RejectedError
 from salync_core.http import Response, path_segment
 from salync_core.platform import (
     ConnectionContext,
@@ -57,7 +57,7 @@ RESOURCES = {
 
 API_118_URL = "https://api.saleslayer.com"
 API_118_OPTIONS = (
-    Option("api", help='"1.18" syncs through the API 1.18 connectors; "2.0" (the default)'),
+    Option("api", choices=("2.0", "1.18"), help='"1.18" syncs through connectors; 2.0 is default'),
     Option("connector_code", help="API 1.18: the export connector's code"),
     Option("secret_key", secret=True, help="API 1.18: the export connector's secret key"),
     Option("pagination", types=(int,), help="API 1.18: items per export page (500-100000)"),
@@ -111,13 +111,10 @@ class SalesLayerPlatform(Platform):
 
     def for_connection(self, options: Mapping[str, Any]) -> Platform:
         """API 1.18 connectors for a connection with ``api = "1.18"``; 2.0 otherwise."""
-        api = options.get("api", "2.0")
-        if api == "1.18":
+        if options.get("api") == "1.18":
             from salync_saleslayer.platform118 import SalesLayer118Platform
 
             return SalesLayer118Platform()
-        if api != "2.0":
-            raise ConfigError(f'Sales Layer api = {api!r}: expected "2.0" or "1.18"')
         return self
 
     def default_base_url(self, options: Mapping[str, Any]) -> str | None:
