@@ -518,3 +518,15 @@ async def test_answers_come_gzipped_with_a_byte_order_mark_and_are_read(
     async with Engine.open(config(tmp_path, pim)) as engine:
         (report,) = await engine.sync()
     assert report.ok, report.problems
+
+
+def test_an_unknown_api_version_is_refused_when_the_configuration_loads(
+    tmp_path: Path,
+) -> None:
+    from salync_core.config import load_config
+    from salync_core.errors import ConfigError
+
+    settings = {"plugin": "saleslayer", "api": "1.19", "base_url": "https://api.saleslayer.com"}
+    path = write_config(tmp_path, {"pim": settings})
+    with pytest.raises(ConfigError, match="api"):
+        load_config(path)
