@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 from click.testing import CliRunner
+from conftest import salla_connection
 from salync_salla.emulator import SallaEmulator
 
 from salync_core import Engine
@@ -21,6 +22,7 @@ from salync_core.errors import NeedsReconnect
 from salync_core.http import HttpClient
 from salync_core.secrets import Secret
 from salync_core.store.credentials import NEEDS_RECONNECT, SPENDING, StoredTokens, load_secrets
+from salync_core.testing.config import write_config
 
 pytestmark = pytest.mark.anyio
 SALYNC = [sys.executable, "-m", "salync_core"]
@@ -146,19 +148,24 @@ async def test_a_crash_between_receiving_and_storing_a_rotated_token_never_repla
 
 
 async def test_a_replayed_refresh_token_means_reconnect_and_stops_only_that_connection(
-    salla: SallaEmulator, shop_config: Callable[..., Path]
+    tmp_path: Path, keyed: Path, salla: SallaEmulator
 ) -> None:
-    config = shop_config()
+    other = salla.issue_tokens()  # a second store's grant on the same app (its own family)
+    config = write_config(
+        tmp_path, {"shop": salla_connection(salla), "outlet": salla_connection(salla)}
+    )
     async with Engine.open(config) as engine:
         first = await install(engine, salla)
+        await engine.set_secrets("outlet", {"refresh_token": Secret(other["refresh_token"])})
         salla.accounts.expire_access_tokens()
         await engine.sync("shop", ["customers"])  # spends the first refresh token
         salla.accounts.expire_access_tokens()
         await engine.set_secrets("shop", {"refresh_token": Secret(first["refresh_token"])})
         await engine.aclose()  # a new process starts from what is stored
 
-        (report,) = await engine.sync("shop", ["customers"])
+        report, outlet = await engine.sync(["shop", "outlet"], ["customers"])
 
+        assert outlet.ok, outlet.problems  # only the revoked connection stops
         assert salla.accounts.replays == 1
         assert [p.fatal for p in report.problems] == [True]
         assert str(report.problems[0]).count("\n") == 0
