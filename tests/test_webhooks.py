@@ -29,6 +29,7 @@ from salync_core.store.inbox import Delivery as InboxDelivery
 from salync_core.store.inbox import Inbox, inbox_path
 from salync_core.testing.config import write_config
 from salync_core.webhooks.applier import drain
+from salync_core.webhooks.receiver import RECEIVER
 
 pytestmark = pytest.mark.anyio
 
@@ -474,3 +475,41 @@ def test_the_inbox_forgets_applied_events_only(tmp_path: Path) -> None:
         assert inbox.counts() == {"pending": 1}
     finally:
         inbox.close()
+
+
+async def test_stopping_the_receiver_mid_drain_finishes_cleanly(
+    config: Path, salync: SalyncEmulator
+) -> None:
+    """The app stops while the applier is inside a mirror transaction: it finishes that batch,
+    closes its run, and nothing waits for ever (the next start applies the rest)."""
+    events = [signed(new_product_event(salync, n)) for n in range(600)]
+    async with Engine.open(config) as engine:
+        async with receiving(engine, apply=False) as url, aiohttp.ClientSession() as http:
+            for delivery in events:
+                await post(url, delivery, http)
+        for _ in range(5):
+            with anyio.fail_after(20):
+                async with receiving(engine):
+                    while inbox_counts(engine).get("applied", 0) == 0:  # noqa: ASYNC110
+                        await anyio.sleep(0.001)
+        async with receiving(engine):
+            await wait_until_applied(engine, 600)
+
+        unfinished = "SELECT count(*) FROM runs WHERE kind = 'webhooks' AND finished_at IS NULL"
+        assert count(engine, unfinished) == 0
+        assert count(engine, "SELECT count(*) FROM webhook_events") == 600
+
+
+async def test_stopping_the_receiver_as_a_delivery_arrives_does_not_hang(config: Path) -> None:
+    """Python 3.11's ``asyncio.wait_for`` loses a cancellation that lands as the awaited event
+    fires; an applier stopped by cancelling it would then run on, and its app's cleanup would
+    wait for ever. The applier is stopped by a flag instead."""
+    async with Engine.open(config) as engine:
+        for _ in range(3):
+            app = webhook_app(engine)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await anyio.sleep(0.05)  # the applier is waiting for news
+            app[RECEIVER].news.set()  # news arrives ...
+            with anyio.fail_after(10):
+                await runner.cleanup()  # ... as the app stops

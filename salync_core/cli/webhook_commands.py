@@ -54,7 +54,8 @@ def serve(config_path: str, host: str, port: int, apply: bool, max_body: int) ->
                 )
                 await anyio.sleep_forever()
             finally:
-                await runner.cleanup()
+                with anyio.CancelScope(shield=True):  # finish the drain under way, close runs
+                    await runner.cleanup()
 
     with contextlib.suppress(KeyboardInterrupt):
         run(go)

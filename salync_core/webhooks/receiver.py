@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import anyio
 from aiohttp import web
 
 from salync_core.engine.connections import LiveConnection
@@ -89,6 +88,7 @@ class Receiver:
         self.live: dict[str, LiveConnection] = {}
         self.news = asyncio.Event()
         self.commits = GroupCommit(inbox)
+        self.stopping = False
 
     async def open_connections(self) -> None:
         """Open every connection whose platform sends webhooks, once, before the first
@@ -155,36 +155,43 @@ class Receiver:
             raise WebhookRejected(400, f"truncated body ({size} of {declared} bytes)")
         return b"".join(chunks)
 
-    async def apply_forever(self) -> None:
+    async def apply_forever(self, report: DrainReport) -> None:
         """Drain the inbox whenever a delivery is accepted (and every :data:`IDLE_POLL`
-        seconds, for retries that fell due)."""
-        report = DrainReport()  # one run per connection for as long as this serves
+        seconds, for retries that fell due) until :meth:`stop`.
+
+        It is stopped by a flag, never cancelled: a cancellation landing inside the store's
+        worker-thread call (shielded, so the page transaction is not cut off) could be lost,
+        and the application's cleanup would then wait for ever."""
         purged_at = 0.0
-        try:
-            while True:
-                self.news.clear()
-                if time.monotonic() - purged_at > PURGE_EVERY:
-                    await self.inbox.run(self.inbox.purge_applied, _days_ago(KEEP_APPLIED_DAYS))
-                    purged_at = time.monotonic()
-                done = report.applied + report.failed
+        while not self.stopping:
+            self.news.clear()
+            if time.monotonic() - purged_at > PURGE_EVERY:
+                await self.inbox.run(self.inbox.purge_applied, _days_ago(KEEP_APPLIED_DAYS))
+                purged_at = time.monotonic()
+            done = report.applied + report.failed
+            try:
                 # Writing the mirror is a sync's job too: take turns with other processes.
                 async with self.engine.writers.mirror_lock(None):
                     await drain(self.engine, self.inbox, list(self.live), report)
-                if report.applied + report.failed > done:
-                    logger.info(
-                        "webhooks applied: %d, skipped %d, failed %d so far",
-                        report.applied,
-                        report.skipped,
-                        report.failed,
-                    )
-                # A pause outside the lock: a sync in another process polling for the mirror's
-                # lock gets its turn under a steady stream, and arrivals gather into a batch.
-                await asyncio.sleep(TURN_PAUSE)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.news.wait(), IDLE_POLL)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await finish_runs(self.engine, report)
+            except Exception:  # the mirror unusable for now: events wait in the inbox
+                logger.exception("applying webhook events failed; retrying in %.0f s", IDLE_POLL)
+            if report.applied + report.failed > done:
+                logger.info(
+                    "webhooks applied: %d, skipped %d, failed %d so far",
+                    report.applied,
+                    report.skipped,
+                    report.failed,
+                )
+            # A pause outside the lock: a sync in another process polling for the mirror's
+            # lock gets its turn under a steady stream, and arrivals gather into a batch.
+            await asyncio.sleep(TURN_PAUSE)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.news.wait(), IDLE_POLL)
+
+    def stop(self) -> None:
+        """Ask :meth:`apply_forever` to return after the drain under way."""
+        self.stopping = True
+        self.news.set()
 
 
 INBOX = web.AppKey("inbox", Inbox)
@@ -228,11 +235,14 @@ def webhook_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await receiver.open_connections()
-        task = asyncio.get_running_loop().create_task(receiver.apply_forever()) if apply else None
+        report = DrainReport()  # one run per connection for as long as the app serves
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(receiver.apply_forever(report)) if apply else None
         yield
         if task is not None:
-            task.cancel()
+            receiver.stop()
             await asyncio.gather(task, return_exceptions=True)
+            await finish_runs(engine, report)
         if owned:
             box.close()
 
