@@ -91,6 +91,10 @@ class Stats:
     by_status: Counter[int] = field(factory=Counter)
     injected: Counter[str] = field(factory=Counter)
     bytes_out: int = 0
+    in_flight: int = 0
+    """API requests being answered right now."""
+    max_in_flight: int = 0
+    """The most API requests that were being answered at once (a client's concurrency)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +103,7 @@ class Stats:
             "by_status": {str(k): v for k, v in self.by_status.items()},
             "injected": dict(self.injected),
             "bytes_out": self.bytes_out,
+            "max_in_flight": self.max_in_flight,
         }
 
 
@@ -201,11 +206,16 @@ class Emulator:
         self.stats.requests += 1
         route = request.match_info.route.resource
         self.stats.by_route[f"{request.method} {route.canonical if route else request.path}"] += 1
+        stats = self.stats  # a reset while answering must not count this one as finished
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             response = await handler(request)
         except web.HTTPException as raised:  # no such route: an answer all the same
             self._after_answer(request, raised)
             raise
+        finally:
+            stats.in_flight -= 1
         self._after_answer(request, response)
         self.stats.by_status[response.status] += 1
         if isinstance(response, web.Response) and response.body is not None:
