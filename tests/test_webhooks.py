@@ -482,22 +482,22 @@ async def test_stopping_the_receiver_mid_drain_finishes_cleanly(
 ) -> None:
     """The app stops while the applier is inside a mirror transaction: it finishes that batch,
     closes its run, and nothing waits for ever (the next start applies the rest)."""
-    events = [signed(new_product_event(salync, n)) for n in range(600)]
+    events = [signed(new_product_event(salync, n)) for n in range(300)]
     async with Engine.open(config) as engine:
         async with receiving(engine, apply=False) as url, aiohttp.ClientSession() as http:
             for delivery in events:
                 await post(url, delivery, http)
-        for _ in range(5):
+        for _ in range(3):
             with anyio.fail_after(20):
                 async with receiving(engine):
                     while inbox_counts(engine).get("applied", 0) == 0:  # noqa: ASYNC110
                         await anyio.sleep(0.001)
         async with receiving(engine):
-            await wait_until_applied(engine, 600)
+            await wait_until_applied(engine, 300)
 
         unfinished = "SELECT count(*) FROM runs WHERE kind = 'webhooks' AND finished_at IS NULL"
         assert count(engine, unfinished) == 0
-        assert count(engine, "SELECT count(*) FROM webhook_events") == 600
+        assert count(engine, "SELECT count(*) FROM webhook_events") == 300
 
 
 async def test_stopping_the_receiver_as_a_delivery_arrives_does_not_hang(config: Path) -> None:
