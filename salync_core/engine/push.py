@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
+from attrs import frozen
 
 from salync_core import plugins
 from salync_core.conflicts.policy_set import PolicySet
@@ -18,6 +21,10 @@ from salync_core.store import Store
 
 MAX_INLINE_WAIT = 5.0
 """A retry due within this many seconds is waited for; later ones wait for the next run."""
+PUSH_CONCURRENCY = 8
+"""Batches of one entity a connection has in flight at once. The HTTP client's pacer still
+holds every request within the platform's limits (a request in flight holds its slot of a
+window, and a 429 holds them all)."""
 
 
 async def push_connection(
@@ -62,21 +69,85 @@ async def push_connection(
 async def _deliver(
     store: Store, live: LiveConnection, rows: Sequence[outbox.Due], report: RunReport
 ) -> bool:
-    """Send rows batch by batch; returns False when the connection cannot go on."""
+    """Send rows batch by batch, one entity after the other (in the order they were planned);
+    returns False when the connection cannot go on."""
     size = max(1, live.platform.push_batch_size)
     by_entity: dict[str, list[outbox.Due]] = {}
     for row in rows:
         by_entity.setdefault(row.item.entity, []).append(row)
     for entity, group in by_entity.items():
-        for start in range(0, len(group), size):
-            if not await _send_batch(store, live, entity, group[start : start + size], report):
-                return False
+        batches = [group[start : start + size] for start in range(0, len(group), size)]
+        if not await _deliver_concurrently(store, live, entity, batches, report):
+            return False
     return True
 
 
-async def _send_batch(
-    store: Store, live: LiveConnection, entity: str, batch: Sequence[outbox.Due], report: RunReport
+@frozen
+class _Sent:
+    """One batch's answers, waiting to be recorded."""
+
+    done: list[tuple[outbox.Due, PushResult]]
+    payloads: dict[int, Any]
+
+
+async def _deliver_concurrently(
+    store: Store,
+    live: LiveConnection,
+    entity: str,
+    batches: Sequence[Sequence[outbox.Due]],
+    report: RunReport,
 ) -> bool:
+    """Up to :data:`PUSH_CONCURRENCY` batches in flight; one recorder writes the answers,
+    those that arrived together in one transaction. Each row is sent once here and recorded
+    once; a row whose answer was not recorded yet when the process dies stays pending and
+    is sent again with the same idempotency key, as before. Once a batch says the connection
+    cannot go on (a quota, a fatal error), no further batch starts."""
+    limiter = anyio.CapacityLimiter(PUSH_CONCURRENCY)
+    go_on = True
+    send_answers, answers = anyio.create_memory_object_stream[_Sent](math.inf)
+
+    async def send(batch: Sequence[outbox.Due]) -> None:
+        nonlocal go_on
+        async with limiter:
+            if not go_on:
+                return
+            sent, can_go_on = await _send_batch(live, entity, batch, report)
+            go_on = go_on and can_go_on
+            await send_answers.send(sent)
+
+    async def record() -> None:
+        async with answers:
+            async for first in answers:
+                group = [first]
+                while True:
+                    try:
+                        group.append(answers.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await _record(store, live, entity, group, report)
+
+    try:
+        async with anyio.create_task_group() as recorder:
+            recorder.start_soon(record)
+            async with send_answers, anyio.create_task_group() as senders:
+                for batch in batches:
+                    senders.start_soon(send, batch)
+    except BaseExceptionGroup as group:  # the caller handles the error itself, not a group
+        raise _first(group) from None
+    return go_on
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+async def _send_batch(
+    live: LiveConnection, entity: str, batch: Sequence[outbox.Due], report: RunReport
+) -> tuple[_Sent, bool]:
+    """Map and send one batch; returns its answers and whether the connection can go on."""
     mapped, payloads, results = [], {}, {}
     for row in batch:
         try:
@@ -112,6 +183,17 @@ async def _send_batch(
                     {r.id: PushResult(r.item.key, "retry", message=str(exc)) for r in mapped}
                 )
     done = [(row, results[row.id]) for row in batch if row.id in results]
+    return _Sent(done, payloads), go_on
+
+
+async def _record(
+    store: Store, live: LiveConnection, entity: str, group: Sequence[_Sent], report: RunReport
+) -> None:
+    """Acknowledge, reschedule or bury the answers of ``group`` in one transaction."""
+    done = [answer for sent in group for answer in sent.done]
+    payloads = {row_id: body for sent in group for row_id, body in sent.payloads.items()}
+    if not done:
+        return
     acked, _retrying, dead = await store.run(
         outbox.record_results, store, live.name, done, payloads
     )
@@ -121,4 +203,3 @@ async def _send_batch(
         report.problems.append(
             Problem(live.name, "push", f"{dead} {entity} push(es) rejected; see dead letters")
         )
-    return go_on
