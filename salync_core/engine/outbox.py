@@ -12,7 +12,6 @@ updates the connection's base, so the value coming back on the next read is no c
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from salync_core.conflicts.policy_set import PolicySet
 from salync_core.models import KEYED_FIELDS
 from salync_core.platform import Outbound, PushResult
 from salync_core.store import Store, Transaction
+from salync_core.store import outbox as outbox_rows
 from salync_core.store.database import to_json
 from salync_core.store.mirror import DELETED_MARK
 from salync_core.store.operations import add_dead_letters
@@ -40,29 +40,6 @@ class Due:
     id: int
     item: Outbound
     attempts: int
-
-
-def push_position(conn: sqlite3.Connection, connection: str) -> int:
-    row = conn.execute(
-        "SELECT seq FROM push_cursors WHERE connection = ?", (connection,)
-    ).fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _targets(
-    conn: sqlite3.Connection, connection: str, since: int, entities: Sequence[str]
-) -> list[tuple[str, str]]:
-    marks = ",".join("?" * len(entities))
-    changed = conn.execute(
-        f"SELECT DISTINCT entity, key FROM changes WHERE seq > ? AND entity IN ({marks})",
-        (since, *entities),
-    ).fetchall()
-    diverged = conn.execute(
-        f"SELECT entity, key FROM id_map WHERE connection = ? AND diverged = 1"
-        f" AND entity IN ({marks})",
-        (connection, *entities),
-    ).fetchall()
-    return list(dict.fromkeys([*changed, *diverged]))
 
 
 @frozen
@@ -111,26 +88,17 @@ def plan(store: Store, receiver: Receiver, entities: Sequence[str]) -> int:
         return 0
     connection = receiver.connection
     with store.write() as txn:
-        conn = txn.conn
-        since = push_position(conn, connection)
+        since = outbox_rows.push_position(txn.conn, connection)
         planned = 0
-        targets = _targets(conn, connection, since, entities)
+        targets = outbox_rows.pending_targets(txn.conn, connection, since, entities)
         for start in range(0, len(targets), PLAN_CHUNK):
             planned += _plan_chunk(txn, receiver, targets[start : start + PLAN_CHUNK])
-        conn.execute(
-            "INSERT INTO push_cursors (connection, seq) VALUES (?, ?)"
-            " ON CONFLICT (connection) DO UPDATE SET seq = excluded.seq",
-            (connection, txn.last_seq),
-        )
-        conn.execute(
-            "UPDATE id_map SET diverged = 0 WHERE connection = ? AND diverged = 1", (connection,)
-        )
+        outbox_rows.mark_planned(txn, connection)
         return planned
 
 
 PLAN_CHUNK = 500
 """Records planned per round of queries: a bulk push plans tens of thousands at once."""
-_IN_KEYS = "key IN (SELECT value FROM json_each(?))"
 
 
 def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[str, str]]) -> int:
@@ -141,27 +109,16 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
         by_entity.setdefault(entity, []).append(key)
     rows: dict[tuple[str, str], tuple[str, int]] = {}
     seen: dict[tuple[str, str], str] = {}
-    pending: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
+    pending: dict[tuple[str, str], list[outbox_rows.QueuedWrite]] = {}
     for entity, keys in by_entity.items():
-        wanted = to_json(keys)
-        for key, fields, deleted in conn.execute(
-            f"SELECT key, fields, deleted FROM records WHERE entity = ? AND {_IN_KEYS}",
-            (entity, wanted),
-        ):
-            rows[entity, key] = (fields, deleted)
-        for key, base in conn.execute(
-            f"SELECT key, base FROM id_map WHERE connection = ? AND entity = ? AND {_IN_KEYS}",
-            (connection, entity, wanted),
-        ):
+        for key, row in outbox_rows.mirrored_records(conn, entity, keys).items():
+            rows[entity, key] = row
+        for key, base in outbox_rows.held_bases(conn, connection, entity, keys).items():
             seen[entity, key] = base
-        for row_id, key, op, fields in conn.execute(
-            "SELECT id, key, op, fields FROM outbox WHERE connection = ? AND entity = ?"
-            f" AND status = 'pending' AND {_IN_KEYS} ORDER BY id",
-            (connection, entity, wanted),
-        ):
-            pending.setdefault((entity, key), []).append((row_id, op, fields))
-    stale: list[tuple[int]] = []
-    inserts: list[tuple[str, str, str, str, str, str, str]] = []
+        for key, queued in outbox_rows.queued_writes(conn, connection, entity, keys).items():
+            pending[entity, key] = queued
+    stale: list[int] = []
+    inserts: list[tuple[str, str, str, str, str, str]] = []
     planned = 0
     for entity, key in targets:
         if not receiver.receives(key):
@@ -174,14 +131,9 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
         queued = pending.get((entity, key), [])
         if any(row_op == op and row_fields == payload for _, row_op, row_fields in queued):
             continue  # the same write is already queued: it keeps its key for its retries
-        stale.extend((row_id,) for row_id, _, _ in queued)
-        inserts.append((connection, entity, key, op, payload, new_idempotency_key(), txn.now))
-    conn.executemany("DELETE FROM outbox WHERE id = ?", stale)
-    conn.executemany(
-        "INSERT INTO outbox (connection, entity, key, op, fields, idempotency_key, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        inserts,
-    )
+        stale.extend(row_id for row_id, _, _ in queued)
+        inserts.append((connection, entity, key, op, payload, new_idempotency_key()))
+    outbox_rows.replace_writes(txn, stale, inserts)
     return planned
 
 
@@ -211,18 +163,11 @@ def new_idempotency_key() -> str:
     platform would answer the stored response and apply nothing. A retry re-sends the same
     outbox row, so it sends the key stored with it."""
     return uuid.uuid4().hex
-    return 1
 
 
 def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
     """Pending rows whose next attempt is due, oldest first, with what the connection holds."""
-    rows = store.conn.execute(
-        "SELECT o.id, o.entity, o.key, o.op, o.fields, o.idempotency_key, o.attempts,"
-        " m.external_id, m.base FROM outbox o LEFT JOIN id_map m ON m.connection = o.connection"
-        " AND m.entity = o.entity AND m.key = o.key WHERE o.connection = ? AND o.status = 'pending'"
-        " AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
-        (connection, time.time(), limit),
-    ).fetchall()
+    rows = outbox_rows.due_writes(store.conn, connection, time.time(), limit)
     return [
         Due(
             row_id,
@@ -243,11 +188,8 @@ def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
 
 def next_wait(store: Store, connection: str) -> float | None:
     """Seconds until the next pending row is due, or ``None`` when nothing is pending."""
-    row = store.conn.execute(
-        "SELECT min(next_attempt_at) FROM outbox WHERE connection = ? AND status = 'pending'",
-        (connection,),
-    ).fetchone()
-    return None if row[0] is None else max(0.0, float(row[0]) - time.time())
+    at = outbox_rows.next_due_at(store.conn, connection)
+    return None if at is None else max(0.0, at - time.time())
 
 
 def record_results(
@@ -272,24 +214,17 @@ def record_results(
 def _acknowledge_all(
     txn: Transaction, connection: str, acked: Sequence[tuple[Due, PushResult]]
 ) -> None:
-    """Mark rows acknowledged and make what they sent the connection's base (one statement per
-    table for a whole batch: a bulk platform acknowledges tens of thousands at once)."""
-    txn.conn.executemany(
-        "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1 WHERE id = ?",
-        [(txn.now, row.id) for row, _ in acked],
-    )
-    txn.conn.executemany(
-        "INSERT INTO id_map (connection, entity, key, external_id, base, diverged, seen_at)"
-        " VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (connection, entity, key) DO UPDATE SET"
-        " external_id = coalesce(excluded.external_id, external_id), base = excluded.base",
+    """Mark rows acknowledged and make what they sent the connection's base."""
+    outbox_rows.acknowledge(
+        txn,
+        connection,
         [
             (
-                connection,
+                row.id,
                 row.item.entity,
                 row.item.key,
                 result.external_id or row.item.external_id,
                 to_json(_acked_base(row.item)),
-                txn.now,
             )
             for row, result in acked
         ],
@@ -302,18 +237,11 @@ def _acked_base(item: Outbound) -> dict[str, Any]:
 
 def _reschedule(txn: Transaction, row: Due, message: str) -> None:
     delay = random.uniform(0, min(300.0, 0.5 * 2 ** (row.attempts + 1)))  # full jitter
-    txn.conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-        " WHERE id = ?",
-        (time.time() + delay, message, row.id),
-    )
+    outbox_rows.reschedule(txn, row.id, time.time() + delay, message)
 
 
 def _bury(txn: Transaction, connection: str, row: Due, message: str, payload: Any) -> None:
-    txn.conn.execute(
-        "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
-        (message, row.id),
-    )
+    outbox_rows.bury(txn, row.id, message)
     raw = payload if payload is not None else row.item.fields
     add_dead_letters(
         txn, connection, f"push:{row.item.entity}", row.item.key, [(raw, message)], None

@@ -1,0 +1,164 @@
+"""The outbox's statements: where each connection's push cursor stands, what changed since, the
+writes queued for it, and their acknowledgement, retry or burial. The planning and delivery
+rules live in :mod:`salync_core.engine.outbox`; this module only reads and writes rows."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from salync_core.store.database import Transaction, to_json
+
+_IN_KEYS = "key IN (SELECT value FROM json_each(?))"
+
+QueuedWrite = tuple[int, str, str]
+"""``(outbox id, op, fields JSON)`` of a pending write."""
+DueRow = tuple[int, str, str, Literal["upsert", "delete"], str, str, int, str | None, str | None]
+"""``(id, entity, key, op, fields, idempotency key, attempts, external id, base)``."""
+Acknowledged = tuple[int, str, str, str | None, str]
+"""``(outbox id, entity, key, external id, base JSON)`` of an acknowledged write."""
+
+
+def push_position(conn: sqlite3.Connection, connection: str) -> int:
+    """The change-log sequence number the connection's pushes are planned up to."""
+    row = conn.execute(
+        "SELECT seq FROM push_cursors WHERE connection = ?", (connection,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def pending_targets(
+    conn: sqlite3.Connection, connection: str, since: int, entities: Sequence[str]
+) -> list[tuple[str, str]]:
+    """``(entity, key)`` of records changed after ``since`` or holding a refused value."""
+    marks = ",".join("?" * len(entities))
+    changed = conn.execute(
+        f"SELECT DISTINCT entity, key FROM changes WHERE seq > ? AND entity IN ({marks})",
+        (since, *entities),
+    ).fetchall()
+    diverged = conn.execute(
+        f"SELECT entity, key FROM id_map WHERE connection = ? AND diverged = 1"
+        f" AND entity IN ({marks})",
+        (connection, *entities),
+    ).fetchall()
+    return list(dict.fromkeys([*changed, *diverged]))
+
+
+def mark_planned(txn: Transaction, connection: str) -> None:
+    """Move the connection's push cursor to the transaction's last change; nothing diverges."""
+    txn.conn.execute(
+        "INSERT INTO push_cursors (connection, seq) VALUES (?, ?)"
+        " ON CONFLICT (connection) DO UPDATE SET seq = excluded.seq",
+        (connection, txn.last_seq),
+    )
+    txn.conn.execute(
+        "UPDATE id_map SET diverged = 0 WHERE connection = ? AND diverged = 1", (connection,)
+    )
+
+
+def mirrored_records(
+    conn: sqlite3.Connection, entity: str, keys: Sequence[str]
+) -> dict[str, tuple[str, int]]:
+    """``key -> (fields JSON, deleted)`` of the mirror's records among ``keys``."""
+    rows = conn.execute(
+        f"SELECT key, fields, deleted FROM records WHERE entity = ? AND {_IN_KEYS}",
+        (entity, to_json(keys)),
+    )
+    return {key: (fields, deleted) for key, fields, deleted in rows}
+
+
+def held_bases(
+    conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
+) -> dict[str, str]:
+    """``key -> base JSON``: what the connection last held of each record among ``keys``."""
+    rows = conn.execute(
+        f"SELECT key, base FROM id_map WHERE connection = ? AND entity = ? AND {_IN_KEYS}",
+        (connection, entity, to_json(keys)),
+    )
+    return dict(rows.fetchall())
+
+
+def queued_writes(
+    conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
+) -> dict[str, list[QueuedWrite]]:
+    """``key -> pending writes``, oldest first, of the records among ``keys``."""
+    queued: dict[str, list[QueuedWrite]] = {}
+    for row_id, key, op, fields in conn.execute(
+        "SELECT id, key, op, fields FROM outbox WHERE connection = ? AND entity = ?"
+        f" AND status = 'pending' AND {_IN_KEYS} ORDER BY id",
+        (connection, entity, to_json(keys)),
+    ):
+        queued.setdefault(key, []).append((row_id, op, fields))
+    return queued
+
+
+def replace_writes(
+    txn: Transaction,
+    stale: Iterable[int],
+    writes: Iterable[tuple[str, str, str, str, str, str]],
+) -> None:
+    """Drop the ``stale`` pending rows and queue ``writes``:
+    ``(connection, entity, key, op, fields JSON, idempotency key)``."""
+    txn.conn.executemany("DELETE FROM outbox WHERE id = ?", [(row_id,) for row_id in stale])
+    txn.conn.executemany(
+        "INSERT INTO outbox (connection, entity, key, op, fields, idempotency_key, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(*write, txn.now) for write in writes],
+    )
+
+
+def due_writes(conn: sqlite3.Connection, connection: str, now: float, limit: int) -> list[DueRow]:
+    """Pending rows whose next attempt is due at ``now``, oldest first, with the connection's
+    external id and base of each record."""
+    return conn.execute(
+        "SELECT o.id, o.entity, o.key, o.op, o.fields, o.idempotency_key, o.attempts,"
+        " m.external_id, m.base FROM outbox o LEFT JOIN id_map m ON m.connection = o.connection"
+        " AND m.entity = o.entity AND m.key = o.key WHERE o.connection = ? AND o.status = 'pending'"
+        " AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+        (connection, now, limit),
+    ).fetchall()
+
+
+def next_due_at(conn: sqlite3.Connection, connection: str) -> float | None:
+    """When the connection's earliest pending row is due, or ``None`` when nothing is pending."""
+    row = conn.execute(
+        "SELECT min(next_attempt_at) FROM outbox WHERE connection = ? AND status = 'pending'",
+        (connection,),
+    ).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def acknowledge(txn: Transaction, connection: str, acked: Sequence[Acknowledged]) -> None:
+    """Mark rows acknowledged and make what they sent the connection's base (one statement per
+    table for a whole batch: a bulk platform acknowledges tens of thousands at once)."""
+    txn.conn.executemany(
+        "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1 WHERE id = ?",
+        [(txn.now, row_id) for row_id, *_ in acked],
+    )
+    txn.conn.executemany(
+        "INSERT INTO id_map (connection, entity, key, external_id, base, diverged, seen_at)"
+        " VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (connection, entity, key) DO UPDATE SET"
+        " external_id = coalesce(excluded.external_id, external_id), base = excluded.base",
+        [
+            (connection, entity, key, external_id, base, txn.now)
+            for _, entity, key, external_id, base in acked
+        ],
+    )
+
+
+def reschedule(txn: Transaction, row_id: int, at: float, message: str) -> None:
+    """Count a failed attempt and try the row again at ``at``."""
+    txn.conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+        " WHERE id = ?",
+        (at, message, row_id),
+    )
+
+
+def bury(txn: Transaction, row_id: int, message: str) -> None:
+    """Count a last failed attempt and never send the row again on its own."""
+    txn.conn.execute(
+        "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
+        (message, row_id),
+    )
