@@ -153,6 +153,10 @@ class Outbound:
     """The platform's id for the record, if it has one yet."""
     op: Literal["upsert", "delete"] = "upsert"
     idempotency_key: str = ""
+    receipt: str | None = None
+    """What the platform said when it queued this write (:attr:`PushResult.receipt`), or
+    ``None`` if it was never queued. A write with a receipt was sent already: the platform
+    confirms it by reading, it never sends it again."""
 
 
 @frozen
@@ -160,9 +164,14 @@ class PushResult:
     """What happened to one :class:`Outbound` item."""
 
     key: str
-    status: Literal["ok", "retry", "rejected"]
+    status: Literal["ok", "retry", "rejected", "queued"]
+    """``queued``: the platform accepted the write and applies it later (a queue it cannot be
+    asked about). The outbox keeps it pending without spending an attempt, asks again on a
+    growing, capped schedule with :attr:`Outbound.receipt` set, and never buries it."""
     external_id: str | None = None
     message: str = ""
+    receipt: str = ""
+    """For ``queued``: whatever the platform needs later to confirm the write."""
 
 
 @frozen

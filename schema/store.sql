@@ -141,7 +141,7 @@ CREATE TABLE outbox (
             last_error TEXT,
             created_at TEXT NOT NULL,
             acked_at TEXT
-        );
+        , receipt TEXT, queued_at REAL);
 
 CREATE INDEX outbox_pending ON outbox (connection, next_attempt_at)
             WHERE status = 'pending';

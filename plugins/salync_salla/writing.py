@@ -5,33 +5,47 @@ Products: ``POST /products`` creates (the answer's ``data.id`` becomes the exter
 rejected result with Salla's message; other failures propagate for the engine to retry.
 
 Stock: ``POST /products/quantities/bulk`` with ``{"products": [{"identifer_type": "sku",
-"identifer": ..., "quantity": ..., "mode": "overwrite"}]}`` (sic ``identifer``), up to
-:data:`BULK_MAX` lines a call. Salla answers 201 "queued" and applies the lines minutes later,
-so a line counts as delivered only once Salla *shows* the new quantity:
+"identifer": ..., "quantity": ..., "mode": ...}]}`` (sic ``identifer``), up to :data:`BULK_MAX`
+lines a call. A line carries the *difference* the mirror wants relative to what Salla last held
+(the connection's base for ``on_hand``) as ``increment`` or ``decrement``, never an
+``overwrite``: Salla queues the line and applies it minutes later, so a sale made in Salla
+between our read and the queue's turn is kept (base 10, a sale of 2, the host sets 15: Salla
+ends at 10 - 2 + 5 = 13, and the next read brings 13 into the mirror). Only a level Salla never
+reported (no ``on_hand`` in the base) is written with ``overwrite``.
 
-1. read each product of the batch (one GET per product) and acknowledge the lines Salla already
-   shows (a retry after the queue caught up costs no second write);
-2. send the rest in one bulk call, ``mode=overwrite`` so sending a line again is harmless;
-3. poll the last line's product (the queue works in order) every :data:`POLL_SECONDS` up to
-   ``queue_wait`` platform seconds, then read the batch once more and acknowledge what shows;
-   the rest are "retry" results the outbox sends again later.
+A difference must never be applied twice, and Salla honours no idempotency key (API-FACTS §3
+publishes none). The rule:
+
+1. a line is sent at most once: once the bulk call has been attempted (answered 201, or failed
+   in a way that leaves it unknown whether Salla queued it: a timeout, a 5xx), the outbox row
+   becomes ``queued`` (:class:`~salync_core.platform.PushResult`) with a receipt holding the
+   quantity Salla showed just before the send; only a 4xx refusal is final ("rejected");
+2. the push polls the last line's product (the queue works in order) every
+   :data:`POLL_SECONDS` up to ``queue_wait`` platform seconds and acknowledges each line whose
+   product now shows a quantity other than the receipt's;
+3. a line still unchanged stays queued: the core asks again later (a growing, capped
+   schedule, no attempt spent, never a dead letter), and the platform only *reads* it back
+   (never resends); after :data:`QUEUE_TRUST` platform seconds unchanged it is acknowledged as
+   applied, since resending could oversell and Salla gives no way to ask its queue.
 
 Until a line is acknowledged the connection's base keeps the old quantity, so a read made before
-Salla applied it is no change (the value equals the base) and never reverts the mirror; once it
-shows, the read value equals the mirror's: no echo, no flip-flop. ``increment`` and
-``decrement`` are available to host code through :func:`bulk_quantities`, never used by the
-engine (a retried increment would apply twice).
+Salla applied it never reverts the mirror; once acknowledged the base is the mirror's value, and
+the next read's quantity (the mirror's plus any sale since) is Salla's change: no echo. The
+trade-off is deliberate: a line lost by Salla after an unclear failure is not resent (a host's
+restock may need redoing), but stock is never counted twice and so never oversold.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import orjson
 
-from salync_core.errors import DataError, NotFoundError, RejectedError
+from salync_core.errors import DataError, NotFoundError, RejectedError, SalyncError
 from salync_core.http import path_segment
 from salync_core.platform import ConnectionContext, Outbound, PushResult
 from salync_salla.mapping import quantity
@@ -41,6 +55,8 @@ BULK_MAX = 100
 refuses more."""
 POLL_SECONDS = 15.0
 QUEUE_WAIT = 300.0
+QUEUE_TRUST = 3600.0
+"""Platform seconds after which a queued line still unseen is taken as applied (never resent)."""
 MODES = ("overwrite", "increment", "decrement")
 
 
@@ -78,12 +94,29 @@ async def bulk_quantities(ctx: ConnectionContext, lines: Sequence[dict[str, Any]
 
 
 def stock_line(item: Outbound) -> dict[str, Any]:
-    """The bulk line for one stock level (keyed ``SKU@location``)."""
+    """The bulk line for one stock level (keyed ``SKU@location``): the difference from what Salla
+    last held, or ``overwrite`` when it never reported a quantity (a zero difference is a line of
+    quantity 0 and is not sent)."""
     on_hand = item.fields.get("on_hand")
-    if not isinstance(on_hand, int) or isinstance(on_hand, bool) or on_hand < 0:
+    if not _count(on_hand):
         raise DataError(f"stock of {item.key} must be a whole number of at least 0 ({on_hand!r})")
+    assert isinstance(on_hand, int)
     sku = item.key.rsplit("@", 1)[0]
-    return {"identifer_type": "sku", "identifer": sku, "quantity": on_hand, "mode": "overwrite"}
+    held = item.base.get("on_hand")
+    if not _count(held):
+        return {"identifer_type": "sku", "identifer": sku, "quantity": on_hand, "mode": "overwrite"}
+    assert isinstance(held, int)
+    mode = "increment" if on_hand >= held else "decrement"
+    return {
+        "identifer_type": "sku",
+        "identifer": sku,
+        "quantity": abs(on_hand - held),
+        "mode": mode,
+    }
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 async def push_stock(
@@ -91,26 +124,74 @@ async def push_stock(
 ) -> list[PushResult]:
     """Write a batch of stock levels (at most :data:`BULK_MAX`); see the module docstring.
     A level Salla has never shown (no external id) cannot be verified and is refused."""
-    known = [(item, line) for item, line in batch if item.external_id is not None]
-    shown = await _shown(ctx, [item for item, _ in known])
-    pending = [(item, line) for item, line in known if shown.get(item.key) != line["quantity"]]
-    if pending:
-        await bulk_quantities(ctx, [line for _, line in pending])
-        await _wait_for_queue(ctx, [item for item, _ in pending], pending[-1][1]["quantity"])
-        shown.update(await _shown(ctx, [item for item, _ in pending]))
-    results = []
+    results: dict[str, PushResult] = {}
+    fresh: list[tuple[Outbound, dict[str, Any]]] = []
+    earlier: list[Outbound] = []
     for item, line in batch:
         if item.external_id is None:
             message = "Salla has not shown this SKU yet; sync before pushing its stock"
-            results.append(PushResult(item.key, "rejected", message=message))
-        elif shown.get(item.key) == line["quantity"]:
-            results.append(PushResult(item.key, "ok", external_id=item.external_id))
+            results[item.key] = PushResult(item.key, "rejected", message=message)
+        elif item.receipt is not None:
+            earlier.append(item)  # sent before: read back, never sent again
+        elif line["mode"] != "overwrite" and line["quantity"] == 0:
+            results[item.key] = PushResult(item.key, "ok", external_id=item.external_id)
         else:
-            results.append(PushResult(item.key, "retry", message="queued by Salla, not applied"))
-    return results
+            fresh.append((item, line))
+    if earlier:
+        shown = await _shown(ctx, earlier)
+        for item in earlier:
+            results[item.key] = _confirm(ctx, item, _receipt(item.receipt), shown.get(item.key))
+    if fresh:
+        items = [item for item, _ in fresh]
+        before = await _shown(ctx, items)
+        sent_at = time.time()
+        try:
+            await bulk_quantities(ctx, [line for _, line in fresh])
+        except (RejectedError, NotFoundError) as exc:  # refused: nothing was queued
+            for item in items:
+                results[item.key] = PushResult(item.key, "rejected", message=str(exc))
+        except SalyncError:  # unknown whether Salla queued it: never send it again
+            for item in items:
+                results[item.key] = _queued(item, before.get(item.key), sent_at)
+        else:
+            await _wait_for_queue(ctx, items, before.get(items[-1].key))
+            after = await _shown(ctx, items)
+            for item in items:
+                receipt = {"shown": before.get(item.key), "sent_at": sent_at}
+                results[item.key] = _confirm(ctx, item, receipt, after.get(item.key))
+    return [results[item.key] for item, _ in batch]
 
 
-async def _wait_for_queue(ctx: ConnectionContext, items: list[Outbound], last: int) -> None:
+def _queued(item: Outbound, shown: int | None, sent_at: float) -> PushResult:
+    receipt = orjson.dumps({"shown": shown, "sent_at": sent_at}).decode()
+    return PushResult(item.key, "queued", message="queued by Salla, not applied", receipt=receipt)
+
+
+def _receipt(text: str | None) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text or "{}")
+    except orjson.JSONDecodeError:
+        value = {}
+    return value if isinstance(value, dict) else {}
+
+
+def _confirm(
+    ctx: ConnectionContext, item: Outbound, receipt: dict[str, Any], shown: int | None
+) -> PushResult:
+    """Acknowledged once Salla shows another quantity than before the send (or after
+    :data:`QUEUE_TRUST`); otherwise still queued, with the same receipt."""
+    before, sent_at = receipt.get("shown"), receipt.get("sent_at")
+    sent_at = float(sent_at) if isinstance(sent_at, int | float) else time.time()
+    waited = (time.time() - sent_at) * ctx.http.time_scale
+    if (shown is not None and shown != before) or waited >= QUEUE_TRUST:
+        return PushResult(item.key, "ok", external_id=item.external_id)
+    return _queued(item, before, sent_at)
+
+
+async def _wait_for_queue(
+    ctx: ConnectionContext, items: list[Outbound], before: int | None
+) -> None:
+    """Poll the last line's product until its quantity moves (the queue works in order)."""
     scale = ctx.http.time_scale
     waited = 0.0
     limit = float(ctx.options.get("queue_wait", QUEUE_WAIT))
@@ -118,7 +199,7 @@ async def _wait_for_queue(ctx: ConnectionContext, items: list[Outbound], last: i
         step = min(POLL_SECONDS, limit - waited)
         await anyio.sleep(step / scale)
         waited += step
-        if (await _shown(ctx, items[-1:])).get(items[-1].key) == last:
+        if (await _shown(ctx, items[-1:])).get(items[-1].key) != before:
             return
 
 

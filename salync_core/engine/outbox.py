@@ -31,6 +31,9 @@ from salync_core.store.mirror import DELETED_MARK
 from salync_core.store.operations import add_dead_letters
 
 MAX_ATTEMPTS = 8
+QUEUED_RECHECK = (15.0, 600.0)
+"""Seconds between confirmations of a write the platform queued (half its age, within these
+bounds): a slow queue costs a few reads, never attempts, and never a dead letter."""
 
 
 @frozen
@@ -179,10 +182,13 @@ def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
                 external_id,
                 op,
                 idempotency,
+                receipt,
             ),
             attempts,
         )
-        for row_id, entity, key, op, fields, idempotency, attempts, external_id, base in rows
+        for row_id, entity, key, op, fields, idempotency, attempts, external_id, base, receipt in (
+            rows
+        )
     ]
 
 
@@ -202,6 +208,11 @@ def record_results(
         for row, result in sent:
             if result.status == "ok":
                 acked += 1
+            elif result.status == "queued":
+                outbox_rows.hold_queued(
+                    txn, row.id, result.receipt, result.message, *QUEUED_RECHECK
+                )
+                retrying += 1
             elif result.status == "retry" and row.attempts + 1 < MAX_ATTEMPTS:
                 _reschedule(txn, row, result.message)
                 retrying += 1

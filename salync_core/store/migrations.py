@@ -207,3 +207,15 @@ def m004_push_and_conflicts(db: Database) -> None:
         );
         """
     )
+
+
+@core()
+def m005_outbox_queued(db: Database) -> None:
+    """A write the platform queued (``PushResult`` status ``queued``): its receipt and when it
+    was first queued. The row stays ``pending``; ``receipt IS NOT NULL`` means it was sent."""
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN receipt TEXT;
+        ALTER TABLE outbox ADD COLUMN queued_at REAL;
+        """
+    )

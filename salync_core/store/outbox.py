@@ -5,6 +5,7 @@ rules live in :mod:`salync_core.engine.outbox`; this module only reads and write
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -14,8 +15,10 @@ _IN_KEYS = "key IN (SELECT value FROM json_each(?))"
 
 QueuedWrite = tuple[int, str, str]
 """``(outbox id, op, fields JSON)`` of a pending write."""
-DueRow = tuple[int, str, str, Literal["upsert", "delete"], str, str, int, str | None, str | None]
-"""``(id, entity, key, op, fields, idempotency key, attempts, external id, base)``."""
+DueRow = tuple[
+    int, str, str, Literal["upsert", "delete"], str, str, int, str | None, str | None, str | None
+]
+"""``(id, entity, key, op, fields, idempotency key, attempts, external id, base, receipt)``."""
 Acknowledged = tuple[int, str, str, str | None, str]
 """``(outbox id, entity, key, external id, base JSON)`` of an acknowledged write."""
 
@@ -82,11 +85,12 @@ def held_bases(
 def queued_writes(
     conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
 ) -> dict[str, list[QueuedWrite]]:
-    """``key -> pending writes``, oldest first, of the records among ``keys``."""
+    """``key -> pending writes``, oldest first, of the records among ``keys``; a write the
+    platform queued (it has a receipt) was sent already and is never replaced."""
     queued: dict[str, list[QueuedWrite]] = {}
     for row_id, key, op, fields in conn.execute(
         "SELECT id, key, op, fields FROM outbox WHERE connection = ? AND entity = ?"
-        f" AND status = 'pending' AND {_IN_KEYS} ORDER BY id",
+        f" AND status = 'pending' AND receipt IS NULL AND {_IN_KEYS} ORDER BY id",
         (connection, entity, to_json(keys)),
     ):
         queued.setdefault(key, []).append((row_id, op, fields))
@@ -110,12 +114,16 @@ def replace_writes(
 
 def due_writes(conn: sqlite3.Connection, connection: str, now: float, limit: int) -> list[DueRow]:
     """Pending rows whose next attempt is due at ``now``, oldest first, with the connection's
-    external id and base of each record."""
+    external id and base of each record. A write waits while an older one of the same record
+    is queued by the platform (its base is not known until that one is confirmed)."""
     return conn.execute(
         "SELECT o.id, o.entity, o.key, o.op, o.fields, o.idempotency_key, o.attempts,"
-        " m.external_id, m.base FROM outbox o LEFT JOIN id_map m ON m.connection = o.connection"
-        " AND m.entity = o.entity AND m.key = o.key WHERE o.connection = ? AND o.status = 'pending'"
-        " AND o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+        " m.external_id, m.base, o.receipt FROM outbox o LEFT JOIN id_map m"
+        " ON m.connection = o.connection AND m.entity = o.entity AND m.key = o.key"
+        " WHERE o.connection = ? AND o.status = 'pending' AND o.next_attempt_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.connection = o.connection"
+        " AND q.entity = o.entity AND q.key = o.key AND q.status = 'pending'"
+        " AND q.receipt IS NOT NULL AND q.id < o.id) ORDER BY o.id LIMIT ?",
         (connection, now, limit),
     ).fetchall()
 
@@ -161,4 +169,24 @@ def bury(txn: Transaction, row_id: int, message: str) -> None:
     txn.conn.execute(
         "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
         (message, row_id),
+    )
+
+
+def hold_queued(
+    txn: Transaction, row_id: int, receipt: str, message: str, shortest: float, longest: float
+) -> None:
+    """Keep a write the platform queued pending with its receipt, no attempt counted; it is
+    asked about again after half its age so far, between ``shortest`` and ``longest`` seconds."""
+    txn.conn.execute(
+        "UPDATE outbox SET receipt = :receipt, last_error = :message,"
+        " queued_at = coalesce(queued_at, :now), next_attempt_at = :now"
+        " + min(:longest, max(:shortest, (:now - coalesce(queued_at, :now)) / 2)) WHERE id = :id",
+        {
+            "receipt": receipt,
+            "message": message,
+            "now": time.time(),
+            "longest": longest,
+            "shortest": shortest,
+            "id": row_id,
+        },
     )
