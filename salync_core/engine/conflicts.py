@@ -14,8 +14,7 @@ from salync_core.conflicts.policy_set import PolicySet
 from salync_core.converters import codec
 from salync_core.errors import ConflictError, DataError
 from salync_core.store import Store
-from salync_core.store.database import to_json
-from salync_core.store.mirror import decode_clocks, encode_clocks
+from salync_core.store import conflict_rows as rows
 
 RESOLVED_RULE = "manual:resolved"
 
@@ -35,7 +34,7 @@ class Conflict:
     resolution: dict[str, Any] | None = None
 
 
-def _conflict(row: tuple[Any, ...]) -> Conflict:
+def _conflict(row: rows.ConflictRow) -> Conflict:
     id_, entity, key, field, candidates, status, created_at, resolution = row
     return Conflict(
         id_,
@@ -49,20 +48,12 @@ def _conflict(row: tuple[Any, ...]) -> Conflict:
     )
 
 
-_COLUMNS = "id, entity, key, field, candidates, status, created_at, resolution"
-
-
 def list_conflicts(conn: sqlite3.Connection, status: str | None = "open") -> list[Conflict]:
-    sql = f"SELECT {_COLUMNS} FROM conflicts"
-    params: tuple[Any, ...] = ()
-    if status:
-        sql += " WHERE status = ?"
-        params = (status,)
-    return [_conflict(row) for row in conn.execute(sql + " ORDER BY id", params)]
+    return [_conflict(row) for row in rows.conflict_rows(conn, status)]
 
 
 def get_conflict(conn: sqlite3.Connection, conflict_id: int) -> Conflict:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM conflicts WHERE id = ?", (conflict_id,)).fetchone()
+    row = rows.conflict_row(conn, conflict_id)
     if row is None:
         raise ConflictError(f"no conflict #{conflict_id}")
     return _conflict(row)
@@ -93,56 +84,22 @@ def resolve(
             except DataError as exc:
                 raise ConflictError(f"conflict #{conflict_id}: {exc}") from None
             origin, resolution = LOCAL, {"value": chosen}
-        row = txn.conn.execute(
-            "SELECT fields, clocks FROM records WHERE entity = ? AND key = ?",
-            (conflict.entity, conflict.key),
-        ).fetchone()
-        fields, clocks = orjson.loads(row[0]), decode_clocks(row[1])
-        seq = txn.next_seq()
-        fields[conflict.field] = chosen
-        clocks[conflict.field] = [origin, datetime.now(UTC).timestamp(), seq, RESOLVED_RULE]
-        txn.conn.execute(
-            "UPDATE records SET fields = ?, clocks = ?, seq = ? WHERE entity = ? AND key = ?",
-            (to_json(fields), encode_clocks(clocks), seq, conflict.entity, conflict.key),
+        at = datetime.now(UTC).timestamp()
+        rows.settle_field(
+            txn, conflict.entity, conflict.key, conflict.field, chosen, (origin, at, RESOLVED_RULE)
         )
-        txn.conn.execute(
-            "INSERT INTO changes (seq, entity, key, op, fields, origin, at)"
-            " VALUES (?, ?, ?, 'upsert', ?, ?, ?)",
-            (
-                seq,
-                conflict.entity,
-                conflict.key,
-                to_json([conflict.field]),
-                origin,
-                txn.now,
-            ),
-        )
-        txn.conn.execute(
-            "UPDATE conflicts SET status = 'resolved', resolution = ?, resolved_at = ?"
-            " WHERE id = ?",
-            (to_json(resolution), txn.now, conflict_id),
-        )
+        rows.mark_resolved(txn, conflict_id, resolution)
         return get_conflict(txn.conn, conflict_id)
 
 
 def explain(conn: sqlite3.Connection, policies: PolicySet, entity: str, key: str) -> dict[str, Any]:
     """Field by field: the value, who set it and when, under which rule, and what each
     connection last held."""
-    row = conn.execute(
-        "SELECT fields, clocks, deleted, seq FROM records WHERE entity = ? AND key = ?",
-        (entity, key),
-    ).fetchone()
-    if row is None:
+    record = rows.record_with_clocks(conn, entity, key)
+    if record is None:
         raise DataError(f"no {entity} {key!r} in the mirror")
-    fields, clocks, deleted, seq = orjson.loads(row[0]), decode_clocks(row[1]), bool(row[2]), row[3]
-    bases = {
-        connection: (external_id, orjson.loads(base))
-        for connection, external_id, base in conn.execute(
-            "SELECT connection, external_id, base FROM id_map WHERE entity = ? AND key = ?"
-            " ORDER BY connection",
-            (entity, key),
-        )
-    }
+    fields, clocks, deleted, seq = record
+    bases = rows.bases_of(conn, entity, key)
     return {
         "entity": entity,
         "key": key,
