@@ -120,6 +120,7 @@ async def connect(
     platform = plugins.platform(config.plugin)
     if not isinstance(platform, OAuthPlatform):
         raise ConfigError(f"{connection}: {config.plugin} connections do not use OAuth")
+    box = engine.secret_box()  # before the dance: a code is single-use, never spend it for nothing
     stored = await engine.store.run(engine._stored_secrets, connection)
     app = platform.oauth_app(resolve_options(config, platform, stored))
     for url in (app.authorize_url, app.token_url, app.userinfo_url):
@@ -147,9 +148,7 @@ async def connect(
             query = await callback.wait()
         code = _code(query, state, connection)
         tokens = await exchange_code(transport, app, code, redirect_uri, connection, config)
-        await StoredTokens(engine.store, engine.secret_box(), connection, config.plugin).save(
-            tokens
-        )
+        await StoredTokens(engine.store, box, connection, config.plugin).save(tokens)
         return await who(transport, app, tokens, connection)
     finally:
         await transport.close()

@@ -57,3 +57,18 @@ async def test_connect_over_loopback_stores_both_tokens_and_says_who(
         assert stored["access_token"].reveal() not in output
         (report,) = await engine.sync("shop", ["customers"])
         assert report.ok, report.problems
+
+
+async def test_connect_without_a_secret_key_stops_before_spending_a_code(
+    tmp_path: Path, salla: SallaEmulator, shop_config: Callable[..., Path]
+) -> None:
+    config = shop_config()
+    for key_file in config.parent.glob("*.key"):
+        key_file.unlink()
+    env = {k: v for k, v in os.environ.items() if k != "SALYNC_SECRET_KEY"}
+    command = [*SALYNC, "connect", "shop", "--no-browser", "--config", str(config)]
+    with anyio.fail_after(60):
+        result = await anyio.run_process(command, cwd=tmp_path, env=env, check=False)
+    assert result.returncode == 2
+    assert b"no secret key" in result.stderr
+    assert b"http" not in result.stdout  # no authorize URL: nobody approves for nothing
