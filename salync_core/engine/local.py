@@ -21,8 +21,9 @@ from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import codec, format_datetime
 from salync_core.errors import DataError, PolicyError
 from salync_core.platform import Record
-from salync_core.store import Store
+from salync_core.store import Store, change_feed
 from salync_core.store.mirror import apply_deletions, apply_local_batch, apply_records
+from salync_core.store.outbox import push_position
 
 
 @frozen
@@ -117,15 +118,7 @@ def read_changes(
     conn: sqlite3.Connection, since: int, limit: int, entity: str | None = None
 ) -> list[Change]:
     """Change-log rows after ``since``, oldest first."""
-    sql = (
-        "SELECT c.seq, c.entity, c.key, c.op, c.fields, c.origin, c.at, r.fields FROM changes c"
-        " LEFT JOIN records r ON r.entity = c.entity AND r.key = c.key WHERE c.seq > ?"
-    )
-    params: tuple[Any, ...] = (since,)
-    if entity is not None:
-        sql += " AND c.entity = ?"
-        params += (entity,)
-    rows = conn.execute(sql + " ORDER BY c.seq LIMIT ?", (*params, limit))
+    rows = change_feed.changes_after(conn, since, limit, entity)
     return [
         Change(seq, ent, key, op, _values(names, current), origin, at)
         for seq, ent, key, op, names, origin, at, current in rows
@@ -143,44 +136,21 @@ def register_consumer(store: Store, name: str, since: int | None) -> int:
     """Register a change-feed consumer (tombstones wait for it); returns its position."""
     with store.write() as txn:
         start = txn.last_seq if since is None else since
-        txn.conn.execute(
-            "INSERT INTO consumers (name, seq, registered_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (name) DO NOTHING",
-            (name, start, txn.now),
-        )
-        row = txn.conn.execute("SELECT seq FROM consumers WHERE name = ?", (name,)).fetchone()
-        return int(row[0])
+        return change_feed.add_consumer(txn, name, start)
 
 
 def acknowledge(store: Store, name: str, seq: int) -> None:
     """A consumer has handled everything up to ``seq`` (positions never move backwards)."""
     with store.write() as txn:
-        updated = txn.conn.execute(
-            "UPDATE consumers SET seq = max(seq, ?) WHERE name = ?", (seq, name)
-        ).rowcount
-        if not updated:
+        if not change_feed.advance_consumer(txn, name, seq):
             raise DataError(f"no change-feed consumer named {name!r}; register it first")
 
 
 def purge_tombstones(store: Store, pushing: list[str]) -> int:
     """Forget deleted records every pushing connection and every consumer has passed."""
     with store.write() as txn:
-        conn = txn.conn
-        positions = [row[0] for row in conn.execute("SELECT seq FROM consumers")] + [
-            _push_position(conn, name) for name in pushing
+        positions = change_feed.consumer_positions(txn.conn) + [
+            push_position(txn.conn, name) for name in pushing
         ]
         horizon = min(positions, default=txn.last_seq)
-        gone = conn.execute(
-            "SELECT entity, key FROM tombstones WHERE seq <= ?", (horizon,)
-        ).fetchall()
-        conn.executemany("DELETE FROM records WHERE entity = ? AND key = ? AND deleted = 1", gone)
-        conn.executemany("DELETE FROM id_map WHERE entity = ? AND key = ?", gone)
-        conn.execute("DELETE FROM tombstones WHERE seq <= ?", (horizon,))
-        return len(gone)
-
-
-def _push_position(conn: sqlite3.Connection, connection: str) -> int:
-    row = conn.execute(
-        "SELECT seq FROM push_cursors WHERE connection = ?", (connection,)
-    ).fetchone()
-    return 0 if row is None else int(row[0])
+        return change_feed.forget_tombstones(txn, horizon)
