@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cli_support import invoke, serving
 from salync_inventory.emulator import SalyncEmulator
 from salync_saleslayer.emulator import SalesLayerEmulator
@@ -63,12 +64,50 @@ def test_an_emulator_says_its_url_key_and_plan_when_it_starts() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    with process:
-        assert process.stdout is not None
-        first = process.stdout.readline()  # it is listening
-        process.terminate()
-        lines = (first + process.communicate(timeout=30)[0]).splitlines()
+    lines = announcement(process)
 
     assert lines[0].startswith("http://127.0.0.1:")
     assert lines[0].endswith("/v1")
     assert lines[1:4] == ["accepts api_key: sk_test_1", "plan: growth", "rate limits: off"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (
+            ["salla"],
+            [
+                "accepts client_id: salla-client, client_secret: salla-secret",
+                "signs webhooks with: salla-webhook-secret",
+            ],
+        ),
+        (
+            ["saleslayer", "--api", "1.18"],
+            ["accepts connector_code: ", "accepts import_code: "],
+        ),
+    ],
+)
+def test_an_oauth_or_signed_emulator_says_what_it_accepts(
+    arguments: list[str], expected: list[str]
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "salync_core", "emulate", *arguments, "--products", "5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines = announcement(process)
+
+    assert lines[0].startswith("http://127.0.0.1:")
+    for start in expected:
+        assert any(line.startswith(start) for line in lines[1:]), lines
+
+
+def announcement(process: subprocess.Popen[str]) -> list[str]:
+    """The lines an emulator prints at start, up to its last one, then stop it."""
+    with process:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().rstrip("\n")]
+        while lines[-1] != "stop with Ctrl-C" and lines[-1:] != [""]:
+            lines.append(process.stdout.readline().rstrip("\n"))
+        process.terminate()
+    return lines

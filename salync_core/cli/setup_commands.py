@@ -141,7 +141,8 @@ def emulate(platform: str, host: str, port: int, **options: Any) -> None:
 
 
 def _facts(cls: type[Any], chosen: dict[str, Any]) -> list[str]:
-    """What a client needs besides the URL: the key(s) it accepts and the plan it serves."""
+    """What a client needs besides the URL: the key(s) or OAuth client it accepts, the secret
+    its webhooks are signed with, and the plan it serves (all test values of the emulator)."""
     parameters = inspect.signature(cls).parameters
 
     def value(name: str) -> Any:
@@ -154,6 +155,15 @@ def _facts(cls: type[Any], chosen: dict[str, Any]) -> list[str]:
     keys = value("api_keys") or ([value("api_key")] if value("api_key") else [])
     if keys:
         facts.append(f"accepts api_key: {', '.join(keys)}")
+    if value("client_id"):
+        facts.append(
+            f"accepts client_id: {value('client_id')}, client_secret: {value('client_secret')}"
+        )
+    for code, secret in (("connector_code", "secret_key"), ("import_code", "import_secret")):
+        if value(code):
+            facts.append(f"accepts {code}: {value(code)}, {secret}: {value(secret)}")
+    if value("webhook_secret"):
+        facts.append(f"signs webhooks with: {value('webhook_secret')}")
     if value("plan"):
         facts.append(f"plan: {value('plan')}")
     if value("rate_limit") is False:
