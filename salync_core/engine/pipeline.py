@@ -34,6 +34,7 @@ from salync_core.errors import (
 )
 from salync_core.platform import Page, Record, Stream
 from salync_core.store import Store, Transaction, failures
+from salync_core.store.id_map import key_for_external_id
 from salync_core.store.mirror import ApplyStats, apply_deletions, apply_records
 from salync_core.store.operations import add_dead_letters, add_usage, set_cursor
 
@@ -107,7 +108,9 @@ def _apply_page_deletions(txn: Transaction, work: PageWork, page: Page, gone: li
     for record in gone:
         by_entity.setdefault(record.entity, []).append(record.key)
     for deletion in page.deletions:
-        key = deletion.key or _key_for(txn, work.live.name, deletion.entity, deletion.external_id)
+        key = deletion.key or key_for_external_id(
+            txn.conn, work.live.name, deletion.entity, deletion.external_id
+        )
         if key is not None:
             by_entity.setdefault(deletion.entity, []).append(key)
     origin = work.live.name
@@ -115,14 +118,6 @@ def _apply_page_deletions(txn: Transaction, work: PageWork, page: Page, gone: li
         apply_deletions(txn, origin, entity, keys, work.policies.accepts_delete(entity, origin))
         for entity, keys in by_entity.items()
     )
-
-
-def _key_for(txn: Transaction, connection: str, entity: str, external_id: str | None) -> str | None:
-    row = txn.conn.execute(
-        "SELECT key FROM id_map WHERE connection = ? AND entity = ? AND external_id = ?",
-        (connection, entity, external_id),
-    ).fetchone()
-    return None if row is None else str(row[0])
 
 
 def usage_rows(live: LiveConnection) -> dict[str, dict[str, int]]:

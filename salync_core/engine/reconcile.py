@@ -17,21 +17,11 @@ from typing import TYPE_CHECKING
 import salync_core.engine.pipeline as pipeline
 from salync_core.engine.report import Problem, RunReport
 from salync_core.errors import SalyncError
-from salync_core.store import Store
+from salync_core.store import Store, id_map
 from salync_core.store.mirror import apply_deletions
 
 if TYPE_CHECKING:
     from salync_core.engine.pipeline import PageWork
-
-
-def known_keys(store: Store, connection: str, entity: str) -> dict[str, bool]:
-    """``key -> live`` for every record of ``entity`` this connection has seen."""
-    rows = store.conn.execute(
-        "SELECT m.key, r.deleted FROM id_map m JOIN records r"
-        " ON r.entity = m.entity AND r.key = m.key WHERE m.connection = ? AND m.entity = ?",
-        (connection, entity),
-    )
-    return {key: not deleted for key, deleted in rows}
 
 
 def tombstone(store: Store, connection: str, entity: str, keys: list[str]) -> int:
@@ -72,7 +62,7 @@ async def reconcile_stream(
         return set()
     remote.setdefault(stream.entity, {})
     for entity, keys in remote.items():
-        known = await store.run(known_keys, store, live.name, entity)
+        known = await store.run(id_map.known_keys, store.conn, live.name, entity)
         live_keys = [k for k, alive in known.items() if alive]
         gone = sorted(k for k in live_keys if k not in keys)
         mass = is_mass_deletion(len(gone), len(live_keys), threshold, minimum)

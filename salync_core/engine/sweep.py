@@ -17,6 +17,7 @@ from attrs import frozen
 from salync_core.engine.reconcile import is_mass_deletion
 from salync_core.platform import Sweep
 from salync_core.store import Transaction
+from salync_core.store.id_map import unseen_since
 from salync_core.store.mirror import apply_deletions
 
 
@@ -30,20 +31,6 @@ class DeletionGuard:
     """``--allow-mass-delete``: the caller confirmed."""
 
 
-def unseen_since(
-    txn: Transaction, connection: str, entity: str, since: str
-) -> tuple[list[str], int]:
-    """Live records of ``entity`` from ``connection`` not delivered since ``since``, and how many
-    live records of it the connection holds."""
-    rows = txn.conn.execute(
-        "SELECT m.key, m.seen_at < ? FROM id_map m JOIN records r"
-        " ON r.entity = m.entity AND r.key = m.key"
-        " WHERE m.connection = ? AND m.entity = ? AND r.deleted = 0",
-        (since, connection, entity),
-    ).fetchall()
-    return sorted(key for key, stale in rows if stale), len(rows)
-
-
 def tombstone_unseen(
     txn: Transaction,
     connection: str,
@@ -55,7 +42,7 @@ def tombstone_unseen(
     were tombstoned and, for each entity the guard held back, why."""
     deleted, refused = 0, []
     for entity in sweep.entities:
-        gone, live = unseen_since(txn, connection, entity, sweep.since)
+        gone, live = unseen_since(txn.conn, connection, entity, sweep.since)
         if not gone:
             continue
         if not guard.allow and is_mass_deletion(len(gone), live, guard.threshold, guard.minimum):

@@ -52,6 +52,19 @@ class Transaction:
     def last_seq(self) -> int:
         return self._seq
 
+    @contextlib.contextmanager
+    def savepoint(self, name: str) -> Iterator[None]:
+        """A transaction nested in this one: an exception inside undoes its writes alone, then
+        propagates."""
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except Exception:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
     def _save_seq(self) -> None:
         if self._seq != self._first_seq:
             self.conn.execute("UPDATE meta SET value = ? WHERE name = 'last_seq'", (self._seq,))

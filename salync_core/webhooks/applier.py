@@ -176,21 +176,19 @@ def _write_batch(store: Store, batch: Sequence[_Prepared]) -> list[bool]:
         inside = cast(Store, _OpenTransaction(txn))
         for item in batch:
             event = item.event
-            txn.conn.execute("SAVEPOINT event")
             try:
-                first_time = claim_event(txn, event.connection, event.event_id)
-                if first_time:
-                    for work, mapped in item.pages:
-                        usage = usage_rows(work.live)
-                        apply_page(inside, work, mapped, usage)
+                with txn.savepoint("event"):
+                    first_time = claim_event(txn, event.connection, event.event_id)
+                    if first_time:
+                        for work, mapped in item.pages:
+                            usage = usage_rows(work.live)
+                            apply_page(inside, work, mapped, usage)
             except Exception as exc:  # a bug in mapping or resolving: this event only
-                txn.conn.execute("ROLLBACK TO event")
                 logger.exception(
                     "%s: applying webhook event %s failed", event.connection, event.row
                 )
                 item.error = f"internal error: {type(exc).__name__}: {exc}"
                 first_time = False
-            txn.conn.execute("RELEASE event")
             claimed.append(first_time)
     return claimed
 
