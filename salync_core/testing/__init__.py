@@ -1,8 +1,10 @@
-"""The plugin author's kit: the emulator base, fault injection, fixtures, config writing."""
+"""The plugin author's kit: the emulator base, fault injection, webhook delivery, fixtures,
+config writing."""
 
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.emulator import Emulator, Faults, Stats
 from salync_core.testing.limiters import DailyQuota, FixedWindow, LeakyBucket, SlidingWindow
+from salync_core.testing.webhooks import WebhookSender
 
 __all__ = [
     "DailyQuota",
@@ -13,4 +15,5 @@ __all__ = [
     "ScaledClock",
     "SlidingWindow",
     "Stats",
+    "WebhookSender",
 ]

@@ -21,8 +21,6 @@ Derived (API-FACTS §4.2 and this emulator) — everything else:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import secrets
@@ -30,10 +28,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-import aiohttp
 import orjson
-from attrs import define, field
+from attrs import Factory, define, field
 
+from salync_core.testing import WebhookSender
 from salync_core.testing.clock import ScaledClock
 from salync_inventory.emulator.models import iso_ms
 
@@ -51,7 +49,6 @@ EVENT_TYPES: Final = (
 )
 RETRY_DELAYS: Final = (10.0, 60.0, 300.0)
 ATTEMPT_TIMEOUT: Final = 5.0
-_POLL: Final = 0.02
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -119,8 +116,15 @@ class WebhookDispatcher:
     retry_delays: tuple[float, ...] = RETRY_DELAYS
     endpoints: dict[str, WebhookEndpoint] = field(factory=dict)
     deliveries: list[Delivery] = field(factory=list)
-    _tasks: set[asyncio.Task[None]] = field(factory=set)
-    _session: aiohttp.ClientSession | None = None
+    _sender: WebhookSender = field(
+        default=Factory(
+            lambda self: WebhookSender(
+                self.clock, "Salync-Webhooks/1.0 (emulator)", ATTEMPT_TIMEOUT
+            ),
+            takes_self=True,
+        ),
+        init=False,
+    )
 
     def add_endpoint(self, url: str, secret: str, events: Iterable[str]) -> WebhookEndpoint:
         wanted = list(events)
@@ -138,7 +142,7 @@ class WebhookDispatcher:
     def publish(self, event_type: str, data: dict[str, Any]) -> None:
         """Queue deliveries of one event to every endpoint that wants it."""
         targets = [e for e in self.endpoints.values() if e.wants(event_type)]
-        if not targets or not self.active() or self._session is None:
+        if not targets or not self.active() or not self._sender.is_open:
             return
         event = {
             "id": f"evt_{secrets.token_hex(12)}",
@@ -148,37 +152,26 @@ class WebhookDispatcher:
         }
         body = orjson.dumps(event)
         for endpoint in targets:
-            task = asyncio.get_running_loop().create_task(self._deliver(endpoint, event, body))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._sender.spawn(self._deliver(endpoint, event, body))
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT),
-            headers={"User-Agent": "Salync-Webhooks/1.0 (emulator)"},
-        )
+        await self._sender.open()
 
     async def close(self) -> None:
         """Cancel deliveries in flight and close the HTTP session."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._sender.close()
 
     async def idle(self) -> None:
         """Wait until no delivery is in flight, retries included."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._sender.idle()
 
     async def _deliver(self, endpoint: WebhookEndpoint, event: dict[str, Any], body: bytes) -> None:
         delivery_id = str(uuid.uuid4())
-        for attempt, delay in enumerate((0.0, *self.retry_delays), start=1):
-            await self._sleep_platform(delay)
-            record = await self._attempt(endpoint, event, body, delivery_id, attempt)
-            if record.ok:
-                return
+
+        async def attempt(number: int) -> bool:
+            return (await self._attempt(endpoint, event, body, delivery_id, number)).ok
+
+        await self._sender.retrying(self.retry_delays, attempt)
 
     async def _attempt(
         self,
@@ -200,19 +193,5 @@ class WebhookDispatcher:
             endpoint.id, event["id"], event["type"], delivery_id, attempt, headers, body
         )
         self.deliveries.append(record)
-        assert self._session is not None
-        try:
-            async with self._session.post(endpoint.url, data=body, headers=headers) as response:
-                record.status = response.status
-                with contextlib.suppress(aiohttp.ClientError):
-                    await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            record.error = f"{type(exc).__name__}: {exc}"
+        await self._sender.post(endpoint.url, body, headers, record)
         return record
-
-    async def _sleep_platform(self, seconds: float) -> None:
-        """Sleep ``seconds`` of platform time, waking early if the clock is advanced."""
-        deadline = self.clock.time() + seconds
-        # Polling, because ScaledClock.advance() cannot wake a sleeper.
-        while (left := deadline - self.clock.time()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(min(left / self.clock.scale, _POLL))

@@ -23,18 +23,16 @@ deliveries running concurrently (their order is not guaranteed).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import random
 from typing import Any, Final
 
-import aiohttp
 from aiohttp import web
-from attrs import define, field
+from attrs import Factory, define, field
 
+from salync_core.testing import WebhookSender
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.emulator import json_response
 from salync_salla.emulator.data import ChangeEvent, StoreError, riyadh_text
@@ -52,7 +50,6 @@ EVENTS: Final = (
 )
 RETRY_DELAYS: Final = (300.0, 300.0, 300.0)
 ATTEMPT_TIMEOUT: Final = 30.0
-_POLL: Final = 0.02
 
 
 def php_json(value: Any) -> bytes:
@@ -123,8 +120,13 @@ class SallaWebhooks:
     subscriptions: dict[int, Subscription] = field(factory=dict)
     attempts: list[Attempt] = field(factory=list)
     _next_id: int = 1_500_000_000
-    _tasks: set[asyncio.Task[None]] = field(factory=set)
-    _session: aiohttp.ClientSession | None = None
+    _sender: WebhookSender = field(
+        default=Factory(
+            lambda self: WebhookSender(self.clock, "Salla-Webhooks (emulator)", ATTEMPT_TIMEOUT),
+            takes_self=True,
+        ),
+        init=False,
+    )
 
     # the Admin API --------------------------------------------------------------------
 
@@ -198,7 +200,7 @@ class SallaWebhooks:
     def publish(self, change: ChangeEvent) -> None:
         """Deliver one change to every subscription for its event (a store listener)."""
         targets = [s for s in self.subscriptions.values() if s.event == change.event]
-        if not targets or self._session is None:
+        if not targets or not self._sender.is_open:
             return
         envelope = {
             "event": change.event,
@@ -209,41 +211,28 @@ class SallaWebhooks:
         body = php_json(envelope)
         for subscription in targets:
             duplicate = self.rng.random() < self.duplicate_rate
-            self._spawn(self._deliver(subscription, change.event, body, duplicate))
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._sender.spawn(self._deliver(subscription, change.event, body, duplicate))
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT),
-            headers={"User-Agent": "Salla-Webhooks (emulator)"},
-        )
+        await self._sender.open()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._sender.close()
 
     async def idle(self) -> None:
         """Wait until no delivery is in flight, retries included."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._sender.idle()
 
     async def _deliver(
         self, subscription: Subscription, event: str, body: bytes, duplicate: bool
     ) -> None:
-        for attempt, delay in enumerate((0.0, *self.retry_delays), start=1):
-            await self._sleep_platform(delay)
-            if (await self._attempt(subscription, event, body, attempt)).ok:
-                if duplicate:  # delivered more than once, as Salla may
-                    await self._attempt(subscription, event, body, attempt, duplicate=True)
-                return
+
+        async def attempt(number: int) -> bool:
+            return (await self._attempt(subscription, event, body, number)).ok
+
+        delivered = await self._sender.retrying(self.retry_delays, attempt)
+        if delivered is not None and duplicate:  # delivered more than once, as Salla may
+            await self._attempt(subscription, event, body, delivered, duplicate=True)
 
     def headers_for(self, subscription: Subscription, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": "application/json", **subscription.headers}
@@ -267,20 +256,8 @@ class SallaWebhooks:
         headers = self.headers_for(subscription, body)
         record = Attempt(subscription.id, event, attempt, body, headers, duplicate)
         self.attempts.append(record)
-        assert self._session is not None
-        try:
-            async with self._session.post(subscription.url, data=body, headers=headers) as reply:
-                record.status = reply.status
-                with contextlib.suppress(aiohttp.ClientError):
-                    await reply.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            record.error = f"{type(exc).__name__}: {exc}"
+        await self._sender.post(subscription.url, body, headers, record)
         return record
-
-    async def _sleep_platform(self, seconds: float) -> None:
-        deadline = self.clock.time() + seconds
-        while (left := deadline - self.clock.time()) > 0:  # noqa: ASYNC110 - see Salync's
-            await asyncio.sleep(min(left / self.clock.scale, _POLL))
 
 
 def _ok(data: Any, status: int = 200) -> web.Response:
