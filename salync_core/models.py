@@ -109,7 +109,7 @@ class StockLevel:
     ref: str
     sku: str
     location: str = "default"
-    on_hand: int = 0
+    on_hand: int = attrs.field(default=0, metadata={"counter": True})
     low_stock_threshold: int | None = None
     modified_at: datetime | None = timestamp()
 
@@ -289,6 +289,15 @@ KEYED_FIELDS: dict[str, frozenset[str]] = {
     for name, cls in ENTITY_TYPES.items()
 }
 """The fields of every entity that are merged key by key (see :func:`keyed_map`)."""
+
+COUNTER_FIELDS: dict[str, frozenset[str]] = {
+    name: frozenset(a.name for a in attrs.fields(cls) if a.metadata.get("counter"))
+    for name, cls in ENTITY_TYPES.items()
+}
+"""Counts merged by difference: a connection's change is what it holds minus what it held
+(its base), added to the mirror's value, so a sale on one side and a restock on the other
+both count (stock on hand: 10, a sale of 2 there, +5 here: 13). Last writer wins has no say
+(both writes are kept); any other policy (an owner) still decides."""
 
 BOOKKEEPING_FIELDS: dict[str, frozenset[str]] = {
     name: frozenset(a.name for a in attrs.fields(cls) if a.metadata.get("bookkeeping"))

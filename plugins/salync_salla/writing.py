@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import anyio
 import orjson
@@ -100,12 +100,10 @@ def stock_line(item: Outbound) -> dict[str, Any]:
     on_hand = item.fields.get("on_hand")
     if not _count(on_hand):
         raise DataError(f"stock of {item.key} must be a whole number of at least 0 ({on_hand!r})")
-    assert isinstance(on_hand, int)
     sku = item.key.rsplit("@", 1)[0]
     held = item.base.get("on_hand")
     if not _count(held):
         return {"identifer_type": "sku", "identifer": sku, "quantity": on_hand, "mode": "overwrite"}
-    assert isinstance(held, int)
     mode = "increment" if on_hand >= held else "decrement"
     return {
         "identifer_type": "sku",
@@ -115,7 +113,7 @@ def stock_line(item: Outbound) -> dict[str, Any]:
     }
 
 
-def _count(value: Any) -> bool:
+def _count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
@@ -151,20 +149,37 @@ async def push_stock(
             for item in items:
                 results[item.key] = PushResult(item.key, "rejected", message=str(exc))
         except SalyncError:  # unknown whether Salla queued it: never send it again
-            for item in items:
-                results[item.key] = _queued(item, before.get(item.key), sent_at)
+            for item, line in fresh:
+                results[item.key] = _queued(item, _sent(line, before.get(item.key), sent_at))
         else:
             await _wait_for_queue(ctx, items, before.get(items[-1].key))
             after = await _shown(ctx, items)
-            for item in items:
-                receipt = {"shown": before.get(item.key), "sent_at": sent_at}
+            for item, line in fresh:
+                receipt = _sent(line, before.get(item.key), sent_at)
                 results[item.key] = _confirm(ctx, item, receipt, after.get(item.key))
     return [results[item.key] for item, _ in batch]
 
 
-def _queued(item: Outbound, shown: int | None, sent_at: float) -> PushResult:
-    receipt = orjson.dumps({"shown": shown, "sent_at": sent_at}).decode()
-    return PushResult(item.key, "queued", message="queued by Salla, not applied", receipt=receipt)
+def _sent(line: dict[str, Any], shown: int | None, sent_at: float) -> dict[str, Any]:
+    """The receipt of a sent line: what Salla showed before, when, and the line itself."""
+    return {"shown": shown, "sent_at": sent_at, "mode": line["mode"], "quantity": line["quantity"]}
+
+
+def _queued(item: Outbound, receipt: dict[str, Any]) -> PushResult:
+    text = orjson.dumps(receipt).decode()
+    return PushResult(item.key, "queued", message="queued by Salla, not applied", receipt=text)
+
+
+def _held(item: Outbound, receipt: dict[str, Any]) -> dict[str, Any] | None:
+    """What Salla holds once the line applied, as far as the mirror has counted: the
+    connection's base *now* (reads while the line was queued may have moved it) plus the
+    line's difference. ``None`` (the sent value) when that cannot be told."""
+    held, mode, units = item.base.get("on_hand"), receipt.get("mode"), receipt.get("quantity")
+    if mode == "overwrite" and _count(units):
+        return {"on_hand": units}
+    if _count(held) and _count(units):
+        return {"on_hand": held + units if mode == "increment" else max(0, held - units)}
+    return None
 
 
 def _receipt(text: str | None) -> dict[str, Any]:
@@ -181,11 +196,13 @@ def _confirm(
     """Acknowledged once Salla shows another quantity than before the send (or after
     :data:`QUEUE_TRUST`); otherwise still queued, with the same receipt."""
     before, sent_at = receipt.get("shown"), receipt.get("sent_at")
-    sent_at = float(sent_at) if isinstance(sent_at, int | float) else time.time()
+    if not isinstance(sent_at, int | float):
+        sent_at = receipt["sent_at"] = time.time()
     waited = (time.time() - sent_at) * ctx.http.time_scale
     if (shown is not None and shown != before) or waited >= QUEUE_TRUST:
-        return PushResult(item.key, "ok", external_id=item.external_id)
-    return _queued(item, before, sent_at)
+        held = _held(item, receipt)
+        return PushResult(item.key, "ok", external_id=item.external_id, held=held)
+    return _queued(item, receipt)
 
 
 async def _wait_for_queue(

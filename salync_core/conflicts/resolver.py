@@ -14,9 +14,15 @@ from typing import Any
 
 from attrs import Factory, define
 
-from salync_core.conflicts.policies import MISSING, Current, FieldDecision, Policy
+from salync_core.conflicts.policies import (
+    MISSING,
+    Current,
+    FieldDecision,
+    LastWriterWins,
+    Policy,
+)
 from salync_core.conflicts.policy_set import PolicySet
-from salync_core.models import KEYED_FIELDS
+from salync_core.models import COUNTER_FIELDS, KEYED_FIELDS
 
 Clock = list[Any]
 """``[origin, source_ts, seq, rule]`` as stored in ``records.clocks``."""
@@ -70,6 +76,7 @@ class Resolver:
         outcome = Outcome()
         policy_of = self._entity_policies(entity)
         keyed = KEYED_FIELDS.get(entity, frozenset())
+        counters = COUNTER_FIELDS.get(entity, frozenset())
         for name, value in incoming.items():
             seen = MISSING if base is None else base.get(name, MISSING)
             if seen is not MISSING and seen == value:
@@ -79,6 +86,9 @@ class Resolver:
                 value = _merge_keys(value, seen, have)
                 if value is None:
                     continue  # no key changed since origin last saw it
+            merged = name in counters and _whole(seen) and _whole(have) and _whole(value)
+            if merged:
+                value = have + (value - seen)  # see COUNTER_FIELDS
             if have is not MISSING and have == value:
                 continue  # already the mirror's value
             current = None if have is MISSING else _current(have, clocks, name)
@@ -88,6 +98,8 @@ class Resolver:
             if self.decide_hook is not None:
                 have_value = None if current is None else current.value
                 decision = self.decide_hook(entity, name, origin, have_value, value)
+            if decision is None and merged and isinstance(policy, LastWriterWins):
+                decision = FieldDecision.ACCEPT  # both writes are kept: no last writer
             if decision is None:
                 if current is None:
                     decision = self._first(policy, origin)
@@ -140,3 +152,7 @@ def _current(value: Any, clocks: Mapping[str, Clock] | None, name: str) -> Curre
     if clock is None:
         return Current(value, "", None)
     return Current(value, clock[0], clock[1])
+
+
+def _whole(value: Any) -> bool:
+    return type(value) is int

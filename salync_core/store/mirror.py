@@ -18,7 +18,7 @@ from salync_core.conflicts.policies import LOCAL, Current
 from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import parse_datetime
 from salync_core.errors import PolicyError
-from salync_core.models import BOOKKEEPING_FIELDS, KEYED_FIELDS, identity
+from salync_core.models import BOOKKEEPING_FIELDS, COUNTER_FIELDS, KEYED_FIELDS, identity
 from salync_core.platform import Record
 from salync_core.store.database import Transaction, to_json
 
@@ -163,6 +163,8 @@ def apply_records(
         by_entity.setdefault(record.entity, []).append(record)
     for entity, records_of_entity in by_entity.items():
         group = _reidentify(txn, origin, entity, records_of_entity, resolver, stats)
+        if track_base and COUNTER_FIELDS.get(entity):
+            group = _without_queued_counts(txn, origin, entity, group)
         keys = [r.key for r in group]
         current = load_records(txn.conn, entity, keys)
         bases = load_bases(txn.conn, origin, entity, keys) if track_base else {}
@@ -186,6 +188,31 @@ _KNOWN_IDS_SQL = (
     "SELECT external_id, key FROM id_map WHERE connection = ? AND entity = ?"
     " AND external_id IN (SELECT value FROM json_each(?))"
 )
+
+
+_QUEUED_SQL = (
+    "SELECT DISTINCT key FROM outbox WHERE connection = ? AND entity = ? AND status = 'pending'"
+    " AND receipt IS NOT NULL AND key IN (SELECT value FROM json_each(?))"
+)
+
+
+def _without_queued_counts(
+    txn: Transaction, origin: str, entity: str, group: list[Record]
+) -> list[Record]:
+    """Records without their counts where a write of ours is queued at ``origin`` (a
+    ``queued`` push, not confirmed yet): a read cannot tell that write, applied or not, from
+    another change to the count, so the count (and its base) wait for the confirmation."""
+    keys = dumps([r.key for r in group])
+    queued = {key for (key,) in txn.conn.execute(_QUEUED_SQL, (origin, entity, keys))}
+    if not queued:
+        return group
+    counters = COUNTER_FIELDS[entity]
+    return [
+        evolve(r, fields={k: v for k, v in r.fields.items() if k not in counters})
+        if r.key in queued
+        else r
+        for r in group
+    ]
 
 
 def _reidentify(
