@@ -32,7 +32,7 @@ from attrs import Factory, field, frozen
 
 from salync_core import plugins
 from salync_core.errors import ConfigError, PolicyError
-from salync_core.hints import did_you_mean, unknown
+from salync_core.hints import unknown
 from salync_core.http.urls import check_url_security
 from salync_core.models import ENTITY_TYPES
 from salync_core.platform import Limits, Option, Platform, Window
@@ -204,11 +204,7 @@ def _check_policies(policies: dict[str, Any], connections: Collection[str], wher
 def _platform(table: Mapping[str, Any], where: str, installed: Mapping[str, Platform]) -> Platform:
     plugin = _string(table, "plugin", where)
     if plugin not in installed:
-        listing = ", ".join(sorted(installed)) or "none"
-        raise ConfigError(
-            f"{where} plugin: no platform plugin named {plugin!r} is installed"
-            f"{did_you_mean(plugin, installed)} (installed: {listing})"
-        )
+        raise ConfigError(f"{where} plugin: {plugins.not_installed(plugin, installed)}")
     return installed[plugin]
 
 

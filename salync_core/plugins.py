@@ -11,7 +11,7 @@ can never silently replace a built-in platform (and so receive its connections' 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -118,12 +118,17 @@ def platform(name: str) -> Platform:
     """The platform called ``name``, or a :class:`PluginError` listing what is installed."""
     found = platforms()
     if name not in found:
-        known = ", ".join(sorted(found)) or "none"
-        raise PluginError(
-            f"no platform plugin named {name!r} is installed{did_you_mean(name, found)} "
-            f"(installed: {known})"
-        )
+        raise PluginError(not_installed(name, found))
     return found[name]
+
+
+def not_installed(name: str, installed: Collection[str]) -> str:
+    """Why ``name`` names no platform: the nearest installed name, and every one."""
+    listing = ", ".join(sorted(installed)) or "none"
+    return (
+        f"no platform plugin named {name!r} is installed{did_you_mean(name, installed)} "
+        f"(installed: {listing})"
+    )
 
 
 def emulators() -> dict[str, type[Emulator]]:
