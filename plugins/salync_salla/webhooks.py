@@ -13,7 +13,8 @@ A delivery carrying neither header is refused, as is one whose ``X-Salla-Securit
 names the other strategy's header missing.
 
 Events and their pages: ``product.created|updated`` -> the product (its SKUs and stock with
-it); ``product.deleted`` -> a tombstone by Salla id; ``order.*`` -> the order, fetched with
+it); ``product.deleted`` -> tombstones by Salla id for the product, its stock and each of its SKUs
+(variant and stock) the payload lists, in one page; ``order.*`` -> the order, fetched with
 ``GET /orders/{id}`` when the payload lacks its lines, status or date; ``order.deleted`` -> a
 tombstone; ``customer.created|updated`` -> the customer. Other events are acknowledged and
 ignored.
@@ -84,7 +85,10 @@ async def pages(
         return
     stream = platform.stream(kind + "s")
     if action == "deleted":
-        yield stream, Page([], None, ref, deletions=[Deletion(kind, external_id=_id(data, ref))])
+        deletions = [Deletion(kind, external_id=_id(data, ref))]
+        if kind == "product":
+            deletions += _product_parts(_id(data, ref), data)
+        yield stream, Page([], None, ref, deletions=deletions)
     elif kind == "order" and any(data.get(name) in (None, "", []) for name in ORDER_NEEDS):
         order, response = await ctx.http.get_json(f"orders/{_id(data, ref)}")
         full = order.get("data") if isinstance(order, dict) else None
@@ -93,6 +97,22 @@ async def pages(
         yield stream, Page([full], None, response.url)
     elif kind == "order" or action in ("created", "updated"):
         yield stream, Page([data], None, ref)
+
+
+def _product_parts(product_id: str, data: Mapping[str, Any]) -> list[Deletion]:
+    """What goes with a deleted product, tombstoned in the same page (one transaction): its
+    own stock level and each SKU (variant and stock) the payload lists, by the Salla ids the
+    mirror knows them by; ids the mirror never saw are skipped. Product events carry the
+    product model (API-FACTS §3.5), SKUs included; a payload without them leaves the SKUs to
+    the next full pass's sweep."""
+    parts = [Deletion("stock_level", external_id=product_id)]
+    for sku in data.get("skus") or ():
+        variant_id = sku.get("id") if isinstance(sku, dict) else None
+        if isinstance(variant_id, int | str) and not isinstance(variant_id, bool):
+            external = f"{product_id}:{variant_id}"
+            parts += [Deletion("variant", external_id=external)]
+            parts += [Deletion("stock_level", external_id=external)]
+    return parts
 
 
 def _id(data: Mapping[str, Any], ref: str) -> str:

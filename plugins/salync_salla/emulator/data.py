@@ -161,7 +161,7 @@ class Store:
     def delete_product(self, product_id: int) -> None:
         product = self.product(product_id)
         del self.products[product_id]
-        self.emit("product.deleted", {"id": product_id, "sku": product["sku"]})
+        self.emit("product.deleted", product)  # product events carry the product model
 
     def product(self, product_id: int) -> dict[str, Any]:
         found = self.products.get(product_id)

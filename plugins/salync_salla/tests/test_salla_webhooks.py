@@ -257,3 +257,21 @@ async def test_both_published_strategies_are_accepted_and_forgeries_refused(
         assert inbox.counts() == ({"pending": 1} if status == 200 else {})
     finally:
         inbox.close()
+
+
+async def test_a_product_deleted_in_salla_takes_its_variants_and_stock_with_it(
+    engine: Engine, salla: SallaEmulator
+) -> None:
+    product = next(p for p in salla.store.products.values() if p["sku"] and len(p["skus"]) > 1)
+    skus = [v["sku"] for v in product["skus"]]
+    assert all(engine.get("variant", sku) is not None for sku in skus)
+    async with receiving(engine) as public:
+        await subscribe(engine, public)
+        salla.store.delete_product(product["id"])
+        await settle(engine, salla, 1)
+
+    assert engine.get("product", product["sku"]) is None
+    assert [engine.get("variant", sku) for sku in skus] == [None] * len(skus)
+    assert [engine.get("stock_level", f"{sku}@default") for sku in skus] == [None] * len(skus)
+    deleted = [c async for c in engine.changes() if c.op == "delete"]
+    assert len({c.seq for c in deleted}) == 1 + 2 * len(skus)
