@@ -324,6 +324,26 @@ class Store:
         self.emit("order.status.updated", order)
         return order
 
+    def update_order(self, order_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """A merchant edits an order (its payment method, its notes...): ``order.updated``."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise StoreError(404, "not_found", "The order is not found")
+        order.update(changes)
+        order["updated_at"] = self.now_text()
+        self.emit("order.updated", order)
+        return order
+
+    def update_customer(self, customer_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """A customer edits their profile: ``customer.updated``."""
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            raise StoreError(404, "not_found", "The customer is not found")
+        customer.update(changes)
+        customer["updated_at"] = self.now_text()
+        self.emit("customer.updated", customer)
+        return customer
+
     def add_customer(
         self, first: str, last: str, email: str, city: str = "Riyadh"
     ) -> dict[str, Any]:

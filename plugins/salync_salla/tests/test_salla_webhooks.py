@@ -275,3 +275,37 @@ async def test_a_product_deleted_in_salla_takes_its_variants_and_stock_with_it(
     assert [engine.get("stock_level", f"{sku}@default") for sku in skus] == [None] * len(skus)
     deleted = [c async for c in engine.changes() if c.op == "delete"]
     assert len({c.seq for c in deleted}) == 1 + 2 * len(skus)
+
+
+async def test_orders_and_customers_edited_in_salla_reach_the_mirror_by_their_updated_events(
+    engine: Engine, salla: SallaEmulator
+) -> None:
+    customer = next(iter(salla.store.customers.values()))
+    order = next(iter(salla.store.orders.values()))
+    async with receiving(engine) as public:
+        await subscribe(engine, public)
+        salla.store.update_customer(customer["id"], {"email": "new@example.sa"})
+        salla.store.update_order(order["id"], {"total": {"amount": 77, "currency": "SAR"}})
+        await settle(engine, salla, 2)
+
+    assert {a.event for a in salla.webhooks.attempts} == {"customer.updated", "order.updated"}
+    assert engine.get("customer", str(customer["id"])).email == "new@example.sa"
+    assert str(engine.get("order", str(order["id"])).total) == "77.00"
+
+
+async def test_the_emulator_has_the_kits_faults_and_stats(salla: SallaEmulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{salla.root_url}/_emulator/faults", json={"server_errors": 1, "path": "/admin/v2"}
+        ) as r:
+            assert r.status == 200
+        token = salla.issue_tokens()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.get(f"{salla.base_url}/products", headers=auth) as r:
+            assert r.status >= 500
+        async with http.get(f"{salla.base_url}/products", headers=auth) as r:
+            assert r.status == 200
+        async with http.get(f"{salla.root_url}/_emulator/stats") as r:
+            stats = await r.json()
+    assert stats["injected"] == {"server_errors": 1}
+    assert stats["by_route"]["GET /admin/v2/products"] == 2
