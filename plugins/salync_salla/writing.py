@@ -20,17 +20,22 @@ publishes none). The rule:
    in a way that leaves it unknown whether Salla queued it: a timeout, a 5xx), the outbox row
    becomes ``queued`` (:class:`~salync_core.platform.PushResult`) with a receipt holding the
    quantity Salla showed just before the send; only a 4xx refusal is final ("rejected");
-2. the push polls the last line's product (the queue works in order) every
-   :data:`POLL_SECONDS` up to ``queue_wait`` platform seconds and acknowledges each line whose
-   product now shows a quantity other than the receipt's;
+2. a line is acknowledged once its product shows a quantity other than the receipt's. By
+   default (``queue_wait`` 0) the push reads once right after the send and leaves the rest
+   queued for a later run; with ``queue_wait`` set it polls the last line's product (the queue
+   works in order) every :data:`POLL_SECONDS` up to that many platform seconds. Waiting inline
+   is for hosts without webhooks: while a line is sent but not yet recorded as queued, a
+   ``product.updated`` webhook carrying the applied quantity would be counted as a change;
 3. a line still unchanged stays queued: the core asks again later (a growing, capped
    schedule, no attempt spent, never a dead letter), and the platform only *reads* it back
    (never resends); after :data:`QUEUE_TRUST` platform seconds unchanged it is acknowledged as
    applied, since resending could oversell and Salla gives no way to ask its queue.
 
-Until a line is acknowledged the connection's base keeps the old quantity, so a read made before
-Salla applied it never reverts the mirror; once acknowledged the base is the mirror's value, and
-the next read's quantity (the mirror's plus any sale since) is Salla's change: no echo. The
+While a line is queued the mirror does not read that stock from Salla (a read cannot tell the
+line, applied or not, from a sale); once acknowledged the base is what Salla holds as far as the
+mirror has counted (the base then plus the line's difference, :attr:`PushResult.held`), and the
+next read's quantity minus that base (a sale since) is merged into the mirror: no echo, no sale
+lost (``stock_level.on_hand`` merges by difference, :data:`salync_core.models.COUNTER_FIELDS`). The
 trade-off is deliberate: a line lost by Salla after an unclear failure is not resent (a host's
 restock may need redoing), but stock is never counted twice and so never oversold.
 """
@@ -54,7 +59,7 @@ BULK_MAX = 100
 """Lines per bulk call. [DERIVED] the docs publish no maximum; 100 is assumed and the emulator
 refuses more."""
 POLL_SECONDS = 15.0
-QUEUE_WAIT = 300.0
+QUEUE_WAIT = 0.0
 QUEUE_TRUST = 3600.0
 """Platform seconds after which a queued line still unseen is taken as applied (never resent)."""
 MODES = ("overwrite", "increment", "decrement")

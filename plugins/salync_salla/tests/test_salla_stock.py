@@ -33,7 +33,7 @@ async def test_a_stock_push_is_acknowledged_once_salla_shows_it_and_reads_back_a
     salla: SallaEmulator, shop_config: Callable[..., Path]
 ) -> None:
     product, variant = simple_sku(salla), variant_sku(salla)
-    async with Engine.open(shop_config(push=["stock_level"])) as engine:
+    async with Engine.open(shop_config(push=["stock_level"], queue_wait=300)) as engine:
         await install(engine, salla)
         await engine.sync("shop", ["products"], push=False)
         for sku, units in ((product, 77), (variant, 5)):
@@ -98,7 +98,7 @@ async def test_stock_is_pushed_as_a_difference_so_a_sale_made_in_salla_meanwhile
     sku = simple_sku(salla)
     key = f"{sku}@default"
     salla.product_by_sku(sku)["quantity"] = 10
-    async with Engine.open(shop_config(push=["stock_level"])) as engine:
+    async with Engine.open(shop_config(push=["stock_level"], queue_wait=300)) as engine:
         await install(engine, salla)
         await engine.sync("shop", ["products"], push=False)  # mirror and base: 10
 
@@ -155,7 +155,7 @@ async def test_a_sale_read_before_the_push_is_counted_once_on_both_sides(
     sku = simple_sku(salla)
     key = f"{sku}@default"
     salla.product_by_sku(sku)["quantity"] = 10
-    async with Engine.open(shop_config(push=["stock_level"])) as engine:
+    async with Engine.open(shop_config(push=["stock_level"], queue_wait=300)) as engine:
         await install(engine, salla)
         await engine.sync("shop", ["products"], push=False)
         await engine.upsert("stock_level", key, {"sku": sku, "on_hand": 15})
