@@ -269,3 +269,21 @@ def test_a_one_language_platform_changes_only_its_language() -> None:
     assert edited.changed == {"title": {"en": "New", "es": "Viejo"}}
     assert reread.changed == {}
     assert reread.decisions == 0
+
+
+def test_a_stock_count_merges_by_difference_whoever_wrote_last() -> None:
+    """10 held by the shop, 15 set here later (a restock of 5), the shop reads 8 (a sale of
+    2 made earlier): both count, 13; an owner still decides."""
+    lww = Resolver(PolicySet())
+    owned = Resolver(PolicySet(fields={("stock_level", "on_hand"): Owner("erp")}))
+    clocks = {"on_hand": ["local", 200.0, 1, "last_writer_wins"]}
+
+    merged = lww.resolve(
+        "shop", "stock_level", {"on_hand": 8}, {"on_hand": 10}, {"on_hand": 15}, clocks, 100.0
+    )
+    refused = owned.resolve(
+        "shop", "stock_level", {"on_hand": 8}, {"on_hand": 10}, {"on_hand": 15}, clocks, 100.0
+    )
+
+    assert merged.changed == {"on_hand": 13}
+    assert refused.changed == {}
