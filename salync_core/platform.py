@@ -172,10 +172,6 @@ class PushResult:
     message: str = ""
     receipt: str = ""
     """For ``queued``: whatever the platform needs later to confirm the write."""
-    held: dict[str, JSON] | None = None
-    """For ``ok``: what the platform holds now for fields it did not take verbatim (a count
-    written as a difference: the base it was computed from moved while the write was queued).
-    These become the connection's base instead of the sent values."""
 
 
 @frozen

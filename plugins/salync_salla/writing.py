@@ -32,12 +32,12 @@ publishes none). The rule:
    applied, since resending could oversell and Salla gives no way to ask its queue.
 
 While a line is queued the mirror does not read that stock from Salla (a read cannot tell the
-line, applied or not, from a sale); once acknowledged the base is what Salla holds as far as the
-mirror has counted (the base then plus the line's difference, :attr:`PushResult.held`), and the
-next read's quantity minus that base (a sale since) is merged into the mirror: no echo, no sale
-lost (``stock_level.on_hand`` merges by difference, :data:`salync_core.models.COUNTER_FIELDS`). The
-trade-off is deliberate: a line lost by Salla after an unclear failure is not resent (a host's
-restock may need redoing), but stock is never counted twice and so never oversold.
+line, applied or not, from a sale), so the base stays what the difference was computed from;
+once acknowledged the base is the mirror's value, and the next read's quantity minus that base
+(a sale since) is merged into the mirror: no echo, no sale lost (``stock_level.on_hand``
+merges by difference, :data:`salync_core.models.COUNTER_FIELDS`). The trade-off is deliberate:
+a line lost by Salla after an unclear failure is not resent (a host's restock may need
+redoing), but stock is never counted twice and so never oversold.
 """
 
 from __future__ import annotations
@@ -175,18 +175,6 @@ def _queued(item: Outbound, receipt: dict[str, Any]) -> PushResult:
     return PushResult(item.key, "queued", message="queued by Salla, not applied", receipt=text)
 
 
-def _held(item: Outbound, receipt: dict[str, Any]) -> dict[str, Any] | None:
-    """What Salla holds once the line applied, as far as the mirror has counted: the
-    connection's base *now* (reads while the line was queued may have moved it) plus the
-    line's difference. ``None`` (the sent value) when that cannot be told."""
-    held, mode, units = item.base.get("on_hand"), receipt.get("mode"), receipt.get("quantity")
-    if mode == "overwrite" and _count(units):
-        return {"on_hand": units}
-    if _count(held) and _count(units):
-        return {"on_hand": held + units if mode == "increment" else max(0, held - units)}
-    return None
-
-
 def _receipt(text: str | None) -> dict[str, Any]:
     try:
         value = orjson.loads(text or "{}")
@@ -205,8 +193,7 @@ def _confirm(
         sent_at = receipt["sent_at"] = time.time()
     waited = (time.time() - sent_at) * ctx.http.time_scale
     if (shown is not None and shown != before) or waited >= QUEUE_TRUST:
-        held = _held(item, receipt)
-        return PushResult(item.key, "ok", external_id=item.external_id, held=held)
+        return PushResult(item.key, "ok", external_id=item.external_id)
     return _queued(item, receipt)
 
 

@@ -235,17 +235,15 @@ def _acknowledge_all(
                 row.item.entity,
                 row.item.key,
                 result.external_id or row.item.external_id,
-                to_json(_acked_base(row.item, result)),
+                to_json(_acked_base(row.item)),
             )
             for row, result in acked
         ],
     )
 
 
-def _acked_base(item: Outbound, result: PushResult) -> dict[str, Any]:
-    if item.op == "delete":
-        return {DELETED_MARK: True}
-    return {**item.base, **item.fields, **(result.held or {})}
+def _acked_base(item: Outbound) -> dict[str, Any]:
+    return {DELETED_MARK: True} if item.op == "delete" else {**item.base, **item.fields}
 
 
 def _reschedule(txn: Transaction, row: Due, message: str) -> None:
