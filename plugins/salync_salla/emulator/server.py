@@ -88,6 +88,9 @@ class SallaEmulator(Emulator):
         router.add_get(API + "/orders/{id}", self.get_order)
         router.add_get(API + "/customers", self.list_customers)
         router.add_post(ADMIN_PREFIX + "apply-quantities", self._admin_apply)
+        # A merchant's edits in the Salla dashboard: the same changes and webhooks as the API's.
+        router.add_post(ADMIN_PREFIX + "products/{id}", self._admin_edit_product)
+        router.add_delete(ADMIN_PREFIX + "products/{id}", self._admin_delete_product)
         self.webhooks.add_routes(router, API)
 
     @property
@@ -273,6 +276,19 @@ class SallaEmulator(Emulator):
 
     async def _admin_apply(self, request: web.Request) -> web.Response:
         return json_response({"applied": self.apply_queued()})
+
+    async def _admin_edit_product(self, request: web.Request) -> web.Response:
+        try:
+            return json_response(self.store.update_product(_id(request), await _body(request)))
+        except StoreError as exc:
+            return self.error_response(exc.status, exc.code, exc.message)
+
+    async def _admin_delete_product(self, request: web.Request) -> web.Response:
+        try:
+            self.store.delete_product(_id(request))
+        except StoreError as exc:
+            return self.error_response(exc.status, exc.code, exc.message)
+        return json_response({"deleted": True})
 
 
 def _ok(data: Any, status: int = 200) -> web.Response:

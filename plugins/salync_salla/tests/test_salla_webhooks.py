@@ -309,3 +309,21 @@ async def test_the_emulator_has_the_kits_faults_and_stats(salla: SallaEmulator) 
             stats = await r.json()
     assert stats["injected"] == {"server_errors": 1}
     assert stats["by_route"]["GET /admin/v2/products"] == 2
+
+
+async def test_a_dashboard_edit_through_the_emulators_admin_route_reaches_the_mirror(
+    engine: Engine, salla: SallaEmulator
+) -> None:
+    """What the README has a new user do: edit a product "in Salla" over HTTP, see the webhook
+    bring it into the mirror; a bad id is a clear 404, not a crash."""
+    product = next(p for p in salla.store.products.values() if p["sku"] and not p["skus"])
+    admin = f"{salla.root_url}/_emulator/products"
+    async with receiving(engine) as public, aiohttp.ClientSession() as http:
+        await subscribe(engine, public)
+        async with http.post(f"{admin}/{product['id']}", json={"name": "Mug, blue"}) as answer:
+            assert answer.status == 200
+        async with http.post(f"{admin}/999999999", json={"name": "nobody"}) as answer:
+            assert answer.status == 404
+        await settle(engine, salla, 1)
+
+    assert title(engine, product["sku"]) == {"en": "Mug, blue"}
