@@ -35,8 +35,10 @@ How the numbers are produced, per case ``PLAN:PRODUCTS:TIME_SCALE``:
    boundaries fall could do a little better when the sync starts late in a minute: "aligned
    bound" simulates such a client (requests back to back at T0 / R0 each, each counted in the
    fixed window it arrives in, a full window waiting for the next boundary) from the platform
-   time at which the sync started. The engine paces on a sliding window, which cannot exploit
-   the alignment; the target is on ``minimum``, as the issue states it.
+   time at which the sync started. The pacer reads the emulator's
+   ``X-RateLimit-Burst-*`` headers and paces on those fixed windows, so it can beat
+   ``minimum`` (a ratio below 1) and approach the aligned bound; the target is on ``minimum``,
+   as the issue states it.
 
 The time scale is per case: at S = 60 a Pro window lasts one real second, about what the
 engine needs to serve 200 requests, so the rate limit barely binds and the case measures the

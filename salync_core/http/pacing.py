@@ -9,6 +9,10 @@ Three sources of limits are combined by taking the stricter (the longest wait):
   ``leaky`` bucket (:attr:`Limits.bucket`) the reset is when the bucket is empty again, so the
   remaining count grows steadily until then (the leak rate is what the headers imply:
   ``(limit - remaining) / (reset - now)``) and a request goes as soon as one unit has leaked;
+* ``X-RateLimit-Burst-Limit/-Burst-Remaining/-Burst-Reset``, a fixed window (see
+  :class:`BurstWindow`): while one is known it replaces the declared sliding log of the same
+  size, so every request the server's window still admits goes now instead of when the
+  stricter sliding estimate allows;
 * a hold after a 429, so concurrent requests do not all run into the same wall.
 
 A slot in a sliding log is stamped when its request *completes*, not when it starts. The
@@ -105,6 +109,46 @@ def parse_bucket(
     return HeaderBucket(limit, min(remaining, limit), reset_at, daily, now)
 
 
+BURST_HEADERS = (
+    "X-RateLimit-Burst-Limit",
+    "X-RateLimit-Burst-Remaining",
+    "X-RateLimit-Burst-Reset",
+)
+BURST_MARGIN = 2 * CLOCK_MARGIN
+"""Platform seconds past a burst reset before the new window is used: our estimate of the
+server's clock may run ahead of it by a ``Date`` header's second plus a round trip."""
+BURST_HORIZON = 3600.0
+"""Platform seconds: a burst window that claims to end later than this is not believed."""
+
+
+@define
+class BurstWindow:
+    """A fixed window the server describes with ``X-RateLimit-Burst-*`` headers: ``remaining``
+    requests may go now and ``limit`` come back at once at the reset.
+
+    No public Salync source documents these headers (API-FACTS §4.1 found no rate-limit headers
+    at all); they are the Salync emulator's own (its per-minute burst, aligned on the platform
+    minute). A platform that does not send them is paced exactly as before."""
+
+    limit: int
+    remaining: int
+    reset_at: float | None
+    """Platform UNIX time; ``None`` once the window has turned and no answer has yet said
+    when the new one ends."""
+
+
+def parse_burst(headers: Mapping[str, str], now: float) -> BurstWindow | None:
+    """The burst window the headers describe, or ``None`` if any is missing or implausible."""
+    try:
+        limit, remaining = (int(headers[name]) for name in BURST_HEADERS[:2])
+        reset_at = float(headers[BURST_HEADERS[2]])
+    except (KeyError, ValueError):
+        return None
+    if limit <= 0 or remaining < 0 or not now < reset_at <= now + BURST_HORIZON:
+        return None
+    return BurstWindow(limit, min(remaining, limit), reset_at)
+
+
 class DailyCount:
     """Requests sent in the current platform day; it resets when the date changes."""
 
@@ -141,6 +185,7 @@ class Pacer:
         self._logs = [SlidingLog(w) for w in limits.windows]
         self._daily = DailyCount(clock, requests_today)
         self._bucket: HeaderBucket | None = None
+        self._burst: BurstWindow | None = None
         self._hold_until = 0.0
         self._exhausted_until = 0.0
         self._in_flight = 0
@@ -174,6 +219,7 @@ class Pacer:
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn from an answer's ``X-RateLimit-*`` headers (call before releasing its slot)."""
         now = self.clock.time()
+        self._observe_burst(headers, now)
         bucket = parse_bucket(headers, now, self.clock.next_midnight(), self.limits.daily)
         if bucket is None:
             return
@@ -187,6 +233,16 @@ class Pacer:
         elif old is not None and old.reset_at > now and abs(old.reset_at - bucket.reset_at) < 1:
             bucket.remaining = min(bucket.remaining, old.remaining)
         self._bucket = bucket
+
+    def _observe_burst(self, headers: Mapping[str, str], now: float) -> None:
+        burst = parse_burst(headers, now)
+        if burst is None:
+            return
+        burst.remaining -= max(0, self._in_flight - 1)  # sent since, not yet counted there
+        old, reset_at = self._burst, burst.reset_at or 0.0
+        if old is not None and old.reset_at is not None and abs(old.reset_at - reset_at) < 1:
+            burst.remaining = min(burst.remaining, old.remaining)  # an earlier answer, same window
+        self._burst = burst
 
     def clock_corrected(self, correction: float) -> None:
         """A ``Date`` header moved the platform clock by ``correction`` seconds; a large move
@@ -207,8 +263,40 @@ class Pacer:
         self._check_quota()
         now = self.clock.elapsed()
         waits = [self._hold_until - now, self._bucket_wait()]
-        waits.extend(window.wait(now) for window in self._logs)
+        burst = self._burst_wait()
+        if burst is not None:
+            waits.append(burst)
+        # a known burst window is the server's own count of the window the plan declares
+        replaced = self._burst.limit if self._burst is not None else None
+        waits.extend(log.wait(now) for log in self._logs if log.window.requests != replaced)
         return max(waits)
+
+    def _burst_wait(self) -> float | None:
+        """Platform seconds until the burst window admits a request; ``None`` when no burst
+        window is known (the declared sliding logs pace alone)."""
+        burst, now = self._burst, self.clock.time()
+        if burst is None:
+            return None
+        if burst.reset_at is not None and burst.reset_at + BURST_MARGIN <= now:
+            # a new window: a request still in flight may yet arrive and be counted in it
+            burst.remaining, burst.reset_at = burst.limit - self._in_flight, None
+        if burst.remaining >= 1:
+            return 0.0
+        if burst.reset_at is not None:
+            return self._limited_wait(burst.reset_at + BURST_MARGIN - now)
+        if self._in_flight:
+            return math.inf  # the next answer says when this window ends
+        self._burst = None  # no answer said: the declared windows pace again
+        return None
+
+    def _limited_wait(self, wait: float) -> float:
+        if self.clock.real_seconds(wait) > self.max_wait:
+            raise RateLimitedError(
+                f"the server's rate limit resets in {wait:.0f} s, longer than max_wait",
+                connection=self.connection,
+                status=429,
+            )
+        return wait
 
     def _check_quota(self) -> None:
         now = self.clock.time()
@@ -226,14 +314,7 @@ class Pacer:
             return (1 - bucket.available(now)) / bucket.leak
         if bucket.daily:
             self._stop(bucket.reset_at)
-        wait = bucket.reset_at + CLOCK_MARGIN - now
-        if self.clock.real_seconds(wait) > self.max_wait:
-            raise RateLimitedError(
-                f"the server's rate limit resets in {wait:.0f} s, longer than max_wait",
-                connection=self.connection,
-                status=429,
-            )
-        return wait
+        return self._limited_wait(bucket.reset_at + CLOCK_MARGIN - now)
 
     def _stop(self, resume_at: float) -> None:
         self._exhausted_until = max(self._exhausted_until, resume_at)
@@ -246,6 +327,8 @@ class Pacer:
         self._daily.used += 1
         if self._bucket is not None:
             self._bucket.remaining -= 1
+        if self._burst is not None:
+            self._burst.remaining -= 1
         self._in_flight += 1
         return slot
 

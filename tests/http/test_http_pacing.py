@@ -176,6 +176,35 @@ async def test_rate_limit_headers_pace_a_window_nobody_declared() -> None:
     assert server.stats.by_status == {200: 9}
 
 
+def burst_headers(server: Limited) -> dict[str, str]:
+    window = server.limiters[0]
+    assert isinstance(window, FixedWindow)
+    return {
+        "X-RateLimit-Burst-Limit": str(window.limit),
+        "X-RateLimit-Burst-Remaining": str(window.remaining),
+        "X-RateLimit-Burst-Reset": str(int(window.reset_at)),
+    }
+
+
+@pytest.mark.anyio
+async def test_burst_headers_let_every_request_a_fixed_window_admits_go_at_once() -> None:
+    """10 a minute in windows aligned on the minute, starting 15 s before one ends: the first
+    10 go at once, the next 10 as soon as the minute turns, the last 5 a minute later. A
+    sliding log of 10 a minute would hold each ten a whole minute after the ten before."""
+    clock = ScaledClock(120.0, start=datetime(2031, 3, 4, 12, 0, 45, tzinfo=UTC))
+    server = Limited(clock, FixedWindow(10, 60.0, clock), headers=burst_headers)
+    limits = Limits(windows=(Window(10, 60.0),))
+    async with server.running(), client_for(server, limits) as client:
+        started = clock.time()
+        async with anyio.create_task_group() as tg:
+            for _ in range(25):
+                tg.start_soon(client.get_json, "items")
+        platform_seconds = clock.time() - started
+    assert server.stats.by_status == {200: 25}
+    sliding_minimum = 2 * 60.0
+    assert platform_seconds < sliding_minimum  # the last five go about 77 s in
+
+
 LIES = [
     {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "soon"},
     {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"},
@@ -183,6 +212,17 @@ LIES = [
     {"X-RateLimit-Limit": "-1", "X-RateLimit-Remaining": "-7", "X-RateLimit-Reset": "0"},
     {"X-RateLimit-Limit": "lots", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1e400"},
     {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0"},
+    {"X-RateLimit-Burst-Limit": "5", "X-RateLimit-Burst-Remaining": "0"},
+    {
+        "X-RateLimit-Burst-Limit": "5",
+        "X-RateLimit-Burst-Remaining": "0",
+        "X-RateLimit-Burst-Reset": "99999999999",
+    },
+    {
+        "X-RateLimit-Burst-Limit": "0",
+        "X-RateLimit-Burst-Remaining": "-1",
+        "X-RateLimit-Burst-Reset": "soon",
+    },
 ]
 
 

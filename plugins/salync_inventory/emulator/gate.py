@@ -13,7 +13,10 @@ Derived (API-FACTS §4.2 and this emulator):
   otherwise seconds to the end of the minute (rounded up, at least 1, platform seconds);
 * headers ``X-RateLimit-Limit/-Remaining/-Reset`` (daily quota) and
   ``X-RateLimit-Burst-Limit/-Burst-Remaining/-Burst-Reset`` (minute window); ``-Reset`` is
-  epoch seconds, platform time. A refused request consumes neither bucket;
+  epoch seconds, platform time. A refused request consumes neither bucket. The burst headers
+  are this emulator's own invention: no public source documents any rate-limit header for
+  Salync (§4.1) and §4.2 derives only the three daily ones; the core's pacer reads them when
+  present and paces on the declared plan when not;
 * ``Idempotency-Key`` on POSTs, as Stripe does it: same key and same request within 24 platform
   hours replays the stored answer (``Idempotent-Replayed: true``) without side effects; same key
   with a different request (method, path or JSON body) is 409 ``idempotency_conflict``, as is a

@@ -8,6 +8,7 @@ emulator"). Platform time starts at a fixed noon; the rate-limit tests run it 60
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -270,6 +271,41 @@ async def test_pacing_to_the_plan_never_meets_a_429(
     assert emulator.stats.requests > burst  # more than one minute's burst allows
     assert 429 not in emulator.stats.by_status
     assert elapsed >= 1.0  # it waited for the next (scaled) minute instead
+
+
+PACED_SCALE = 12
+"""A minute lasts 5 s: slow enough that this small sync's 20 requests fit in the 10 s left of
+its first minute, so the burst limit, not the engine's speed, decides when the sync ends."""
+
+
+async def test_the_burst_headers_let_a_paced_sync_use_the_rest_of_the_current_minute(
+    tmp_path: Path,
+) -> None:
+    """The emulator counts its burst in fixed windows aligned on the minute and says so in its
+    ``X-RateLimit-Burst-*`` headers; a sync starting 50 s into a minute sends a full burst in
+    the 10 s left and the next one as soon as the minute turns, where a sliding window of 20
+    a minute would have to wait a whole minute after each burst."""
+    burst = 20
+    emulator = SalyncEmulator(
+        products=300, seed=5, plan="growth", api_keys=(KEY,), time_scale=PACED_SCALE, start=NOON
+    )
+    async with emulator.running() as base_url:
+        options = connection(base_url, plan="growth", time_scale=PACED_SCALE)
+        config = write_config(tmp_path, {"inv": options})
+        async with Engine.open(config) as engine:
+            emulator.clock.advance((50 - emulator.clock.time()) % 60)  # 10 s before a minute
+            started = emulator.clock.time()
+            (report,) = await engine.sync()
+            platform_seconds = emulator.clock.time() - started
+
+    assert report.ok, report.problems
+    assert 429 not in emulator.stats.by_status
+    windows = math.ceil(emulator.stats.requests / burst)
+    assert windows >= 2
+    # a sliding window sends each burst a whole minute after the one before; the fixed window
+    # sends the second as soon as the minute turns, 10 s (and the pacer's margin) after the start
+    sliding_minimum = (windows - 1) * 60.0
+    assert platform_seconds < sliding_minimum
 
 
 async def test_a_forced_429_is_waited_out_for_its_retry_after(tmp_path: Path) -> None:
