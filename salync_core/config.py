@@ -56,7 +56,7 @@ CONNECTION_KEYS = frozenset(
 """The keys of every ``[connections.NAME]`` table, whatever its platform."""
 TABLES = {
     "store": frozenset({"path", "key_file"}),
-    "sync": frozenset({"mass_delete_threshold", "mass_delete_min"}),
+    "sync": frozenset({"mass_delete_threshold", "mass_delete_min", "interval"}),
     "connections": frozenset(),
     "policies": frozenset(),
 }
@@ -118,6 +118,9 @@ class Config:
     policies: dict[str, Any] = Factory(dict)
     key_file: Path = Path("salync.key")
     """The Fernet key for secrets stored in the mirror (``SALYNC_SECRET_KEY`` overrides it)."""
+    sync_interval: float = 900.0
+    """Seconds between a fleet's syncs of each connection (``[sync] interval``); sooner when
+    webhook events or local edits are waiting."""
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``, or a clear error listing the configured ones."""
@@ -167,6 +170,7 @@ def parse_config(
     mass_delete_min = sync.get("mass_delete_min", 10)
     if type(mass_delete_min) is not int or mass_delete_min < 0:
         raise ConfigError(f"{where}: [sync] mass_delete_min: expected a whole number, 0 or more")
+    interval = _interval(sync.get("interval", DEFAULT_INTERVAL), f"{where}: [sync] interval")
     installed = plugins.platforms() if platforms is None else platforms
     connections = {
         name: _connection(name, table, f"{where}: [connections.{name}]", installed, base_dir)
@@ -182,7 +186,30 @@ def parse_config(
         mass_delete_min=mass_delete_min,
         policies=policies,
         key_file=base_dir / _string(store, "key_file", f"{where}: [store]", default=KEY_FILE),
+        sync_interval=interval,
     )
+
+
+DEFAULT_INTERVAL = "15m"
+INTERVAL_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _interval(value: Any, where: str) -> float:
+    """Seconds from a positive number of seconds or a string like ``"90s"``, ``"15m"``,
+    ``"2h"``, ``"1d"``."""
+    hint = 'expected seconds (a positive number) or a duration like "30s", "15m", "2h", "1d"'
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value[-1:] in INTERVAL_UNITS:
+        try:
+            seconds = float(value[:-1]) * INTERVAL_UNITS[value[-1]]
+        except ValueError:
+            raise ConfigError(f"{where}: {value!r}: {hint}") from None
+    else:
+        raise ConfigError(f"{where}: {value!r}: {hint}")
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{where}: {value!r}: {hint}")
+    return seconds
 
 
 def _known_keys(table: Mapping[str, Any], known: Collection[str], where: str) -> None:
