@@ -34,16 +34,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from attrs import frozen
-from harness import admin, emulator, run_child, table, write_section
+from harness import admin, run_child, table, write_section
 
 KEY = "bench-key"
 CONNECTION = "target"
@@ -81,6 +84,12 @@ TARGETS = {
 
 
 # the child: sync, edit, push, push again, re-sync ------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def take_stats(url: str) -> dict[str, Any]:
@@ -149,7 +158,7 @@ async def last_seq(engine: Any) -> int:
     return seq
 
 
-def child(plugin: str, config: str, url: str) -> None:
+def child(plugin: str, config: str, url: str, emulator_pid: int) -> None:
     import anyio
 
     from salync_core import Engine, plugins
@@ -164,9 +173,13 @@ def child(plugin: str, config: str, url: str) -> None:
             take_stats(url)
             edits, edit_seconds = await edit_all(engine, target)
             planning.install()
+            emulator_cpu = cpu_seconds(emulator_pid)
+            engine_cpu = time.process_time()
             started = time.perf_counter()
             (push,) = await engine.push()
             push_seconds = time.perf_counter() - started
+            engine_cpu = time.process_time() - engine_cpu
+            emulator_cpu = cpu_seconds(emulator_pid) - emulator_cpu
             pushed_stats = take_stats(url)
             (again,) = await engine.push()
             again_stats = take_stats(url)
@@ -185,6 +198,8 @@ def child(plugin: str, config: str, url: str) -> None:
             "push_failed": push.push_failed,
             "push_seconds": push_seconds,
             "plan_seconds": planning.seconds,
+            "engine_cpu": engine_cpu,
+            "emulator_cpu": emulator_cpu,
             "push_requests": pushed_stats["requests"],
             "write_requests": write_requests(pushed_stats),
             "write_routes": [r for r in pushed_stats["by_route"] if not r.startswith("GET ")],
@@ -202,13 +217,27 @@ def child(plugin: str, config: str, url: str) -> None:
 # the parent: emulator, table ----------------------------------------------------------------
 
 
+@contextmanager
+def emulator(platform: str, *options: str) -> Iterator[tuple[str, int]]:
+    """Run `salync emulate PLATFORM` in its own process; yield its base URL and pid (the
+    child reads the emulator's CPU time from it)."""
+    command = [sys.executable, "-m", "salync_core", "emulate", platform, *options]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        try:
+            yield url, process.pid
+        finally:
+            process.terminate()
+
+
 def measure(plugin: str, products: int) -> dict[str, Any]:
     from salync_core.testing.config import write_config
 
     target = TARGETS[plugin]
     options = ["--products", str(products), "--seed", "1", "--api-key", KEY]
     emulated = emulator(plugin, *options, *target.emulator_options)
-    with emulated as url, tempfile.TemporaryDirectory() as tmp:
+    with emulated as (url, pid), tempfile.TemporaryDirectory() as tmp:
         connection = {
             "plugin": plugin,
             "base_url": url,
@@ -218,7 +247,7 @@ def measure(plugin: str, products: int) -> dict[str, Any]:
             **target.connection,
         }
         config = write_config(Path(tmp), {CONNECTION: connection})
-        result = run_child(Path(__file__), plugin, str(config), url)
+        result = run_child(Path(__file__), plugin, str(config), url, str(pid))
     return {"plugin": plugin, "products": products, **result}
 
 
@@ -237,6 +266,8 @@ def row(result: dict[str, Any]) -> list[object]:
         f"{expected:,} (batch size {result['batch_size']})",
         f"{result['push_seconds']:.2f} ({result['plan_seconds']:.2f})",
         f"{result['pushed'] / result['push_seconds']:,.0f}",
+        f"{1000 * result['engine_cpu'] / result['pushed']:.2f}"
+        f" / {1000 * result['emulator_cpu'] / result['pushed']:.2f}",
         f"{result['again_requests']}",
         f"{result['resync_requests']}",
         f"{fields.get(target.field, 0)}",
@@ -254,6 +285,7 @@ HEADERS = [
     "expected ceil(edits / batch)",
     "push s (of which planning)",
     "pushes/s",
+    "CPU ms a push: engine / emulator",
     "second push: requests",
     "re-sync: requests",
     "re-sync: changes to the pushed field",
@@ -287,6 +319,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], sys.argv[4])
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
         main()
