@@ -79,6 +79,7 @@ def open_connection(
         retry=RetryPolicy(attempts=config.retry_attempts),
         ca_file=config.ca_file,
         token_store=token_store() if credentials.scheme == "oauth2" else None,
+        platform=config.plugin,
     )
     ctx = ConnectionContext(
         name=config.name,

@@ -32,7 +32,7 @@ from salync_core.errors import (
 from salync_core.http.auth import Auth, TokenStore, make_auth
 from salync_core.http.classify import Action, Verdict, classify, platform_message
 from salync_core.http.clock import PlatformClock
-from salync_core.http.pacing import Pacer
+from salync_core.http.pacing import Pacer, shared_pacer
 from salync_core.http.response import Response, Usage, UsageBook
 from salync_core.http.retry import RetryPolicy, backoff, parse_retry_after
 from salync_core.http.transport import Outgoing, Timeouts, Transport, describe, safe_url
@@ -91,18 +91,25 @@ class HttpClient:
         token_store: TokenStore | None = None,
         ca_file: str | None = None,
         user_agent: str = "salync-core/0.1",
+        platform: str = "",
     ) -> None:
         self.connection, self.retry = connection, retry
         self.base_url = check_url_security(base_url, connection=connection)
         if isinstance(token_url := getattr(credentials, "token_url", None), str):
             check_url_security(token_url, connection=connection)
         self._clock = PlatformClock(time_scale)
-        self._pacer = Pacer(
-            limits,
-            self._clock,
-            connection=connection,
-            max_wait=retry.max_wait,
-            requests_today=requests_today,
+        secret = credentials.secret.reveal() if credentials.secret is not None else None
+        self._pacer = shared_pacer(  # shared only inside a fleet (pacing.SHARED_PACERS)
+            platform or connection,
+            self.base_url,
+            secret,
+            lambda: Pacer(
+                limits,
+                self._clock,
+                connection=connection,
+                max_wait=retry.max_wait,
+                requests_today=requests_today,
+            ),
         )
         self._auth: Auth = make_auth(credentials, token_store, self._clock, connection)
         self._transport = Transport(connection, timeouts, ca_file, user_agent)

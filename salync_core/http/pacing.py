@@ -25,9 +25,11 @@ Everything here is in platform seconds (see :mod:`salync_core.http.clock`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import anyio
@@ -340,3 +342,67 @@ class Pacer:
         log.debug("%s: pacing, waiting %.3f s for a request slot", self.connection, timeout or 0)
         with anyio.move_on_after(timeout):
             await event.wait()
+
+    def idle(self) -> bool:
+        """Whether forgetting this pacer loses nothing a new one would not know: no request
+        in flight, no hold or quota pause ahead, every window's slots expired."""
+        now = self.clock.elapsed()
+        return (
+            self._in_flight == 0
+            and self._hold_until <= now
+            and self._exhausted_until <= self.clock.time()
+            and all(log.wait(now) == 0 and not log._slots for log in self._logs)
+        )
+
+
+PacerKey = tuple[str, str, str]
+"""(platform, base URL, credential fingerprint)."""
+
+
+def credential_fingerprint(secret: str | None) -> str:
+    """A short hash naming a credential without revealing it (never the secret itself)."""
+    if not secret:
+        return "anonymous"
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+class PacerRegistry:
+    """One pacer per (platform, base URL, credential) for every client made while it is
+    active (:data:`SHARED_PACERS`): accounts of a fleet that share an API key, or one store's
+    bucket, then draw from one set of windows and one daily count, as the server counts them.
+    Clients of different credentials keep their own pacers, as before."""
+
+    def __init__(self) -> None:
+        self._pacers: dict[PacerKey, Pacer] = {}
+
+    def __len__(self) -> int:
+        return len(self._pacers)
+
+    def pacer(self, key: PacerKey, make: Callable[[], Pacer]) -> Pacer:
+        found = self._pacers.get(key)
+        if found is None:
+            found = self._pacers[key] = make()
+        return found
+
+    def prune(self) -> int:
+        """Forget the pacers with nothing left to remember (see :meth:`Pacer.idle`), so idle
+        accounts cost nothing here; returns how many were forgotten."""
+        idle = [key for key, pacer in self._pacers.items() if pacer.idle()]
+        for key in idle:
+            del self._pacers[key]
+        return len(idle)
+
+
+SHARED_PACERS: ContextVar[PacerRegistry | None] = ContextVar("salync_shared_pacers", default=None)
+"""The registry clients made in this context share pacers through (``None``: each client has
+its own, the single-account default)."""
+
+
+def shared_pacer(
+    platform: str, base_url: str, secret: str | None, make: Callable[[], Pacer]
+) -> Pacer:
+    """The pacer of this (platform, base URL, credential) in the active registry, else a new one."""
+    registry = SHARED_PACERS.get()
+    if registry is None:
+        return make()
+    return registry.pacer((platform, base_url, credential_fingerprint(secret)), make)
