@@ -19,7 +19,8 @@
     ├── DataError              data: one record cannot be mapped; it goes to dead letters
     ├── PolicyError            fatal: a conflict policy or a local edit breaks the rules
     ├── ConflictError          a conflict cannot be resolved as asked
-    └── MirrorBusy             another process is syncing the same mirror; try again later
+    ├── MirrorBusy             another process is syncing the same mirror; try again later
+    └── Fenced                 fatal: this run's writer lease was taken over; stop writing
 
 Control signals are not errors and do not derive from ``SalyncError``:
 ``QuotaExhausted`` stops a sync cleanly at a committed page when a daily quota runs out.
@@ -153,3 +154,18 @@ class MirrorBusy(SalyncError):
         self.path = path
         self.holder = holder
         super().__init__(f"{path} is busy: {holder} is syncing it; try again when it finishes")
+
+
+class Fenced(SalyncError, Fatal):
+    """This run's writer lease on the mirror is no longer its own: another holder took it over
+    after it expired (the run stalled, or its worker was believed lost). The write transaction
+    that found out was rolled back; the run must stop writing."""
+
+    def __init__(self, path: str, holder: str, token: int, current: str) -> None:
+        self.path = path
+        self.holder = holder
+        self.token = token
+        super().__init__(
+            f"{path}: fenced: the writer lease of {holder} (token {token}) was taken over by "
+            f"{current}; this run's write was rolled back"
+        )

@@ -170,3 +170,11 @@ CREATE TABLE webhook_events (
             received_at TEXT NOT NULL,
             PRIMARY KEY (connection, event_id)
         );
+
+CREATE TABLE writer_lease (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            holder TEXT,
+            token INTEGER NOT NULL,
+            expires_at REAL NOT NULL,
+            acquired_at TEXT
+        );

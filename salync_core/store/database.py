@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import orjson
@@ -70,6 +70,13 @@ class Transaction:
             self.conn.execute("UPDATE meta SET value = ? WHERE name = 'last_seq'", (self._seq,))
 
 
+class WriteFence(Protocol):
+    """What a run's writer lease puts on its store (:class:`salync_core.store.lease.Fence`)."""
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        """Raise (:class:`~salync_core.errors.Fenced`) when the run no longer holds the lease."""
+
+
 class Store:
     """The SQLite mirror. One writing connection, :attr:`conn`; callers take turns through
     :meth:`run`, which runs blocking work in a worker thread so page writes overlap with
@@ -101,6 +108,8 @@ class Store:
         self._read_limiter = anyio.CapacityLimiter(1)
         self._reader: sqlite3.Connection | None = None
         self._opening_reader = threading.Lock()
+        self.fence: WriteFence | None = None
+        """Set while a run holds the mirror's writer lease: :meth:`write` checks it first."""
 
     @property
     def reader(self) -> sqlite3.Connection:
@@ -159,9 +168,13 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Transaction]:
-        """A write transaction: all or nothing, the write lock taken at ``BEGIN``."""
+        """A write transaction: all or nothing, the write lock taken at ``BEGIN``. With a
+        :attr:`fence` set, a run whose writer lease was taken over fails here, before writing
+        (one primary-key read, under the write lock, so no takeover can slip in after it)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            if self.fence is not None:
+                self.fence.check(self.conn)
             txn = Transaction(self.conn)
             yield txn
             txn._save_seq()

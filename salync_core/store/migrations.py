@@ -219,3 +219,22 @@ def m005_outbox_queued(db: Database) -> None:
         ALTER TABLE outbox ADD COLUMN queued_at REAL;
         """
     )
+
+
+@core()
+def m007_writer_lease(db: Database) -> None:
+    """The writer lease (``store/lease.py``): one row naming the run that may write, until
+    when, and the fencing token every write transaction of that run checks. The token grows
+    by one at each acquire and never goes back, so an older holder can never match it."""
+    db.executescript(
+        """
+        CREATE TABLE writer_lease (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            holder TEXT,
+            token INTEGER NOT NULL,
+            expires_at REAL NOT NULL,
+            acquired_at TEXT
+        );
+        INSERT INTO writer_lease (id, holder, token, expires_at) VALUES (1, NULL, 0, 0);
+        """
+    )
