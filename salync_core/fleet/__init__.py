@@ -7,10 +7,12 @@ from salync_core.fleet.account import (
     run_account,
     run_account_blocking,
 )
+from salync_core.fleet.fleet import Fleet
 
 __all__ = [
     "Account",
     "AccountOutcome",
+    "Fleet",
     "discover_accounts",
     "run_account",
     "run_account_blocking",
