@@ -62,22 +62,6 @@ CREATE TABLE cursors (
             PRIMARY KEY (connection, stream)
         );
 
-CREATE TABLE id_map (
-            connection TEXT NOT NULL,
-            entity TEXT NOT NULL,
-            key TEXT NOT NULL,
-            external_id TEXT,
-            base TEXT NOT NULL DEFAULT '{}',
-            diverged INTEGER NOT NULL DEFAULT 0,
-            seen_at TEXT NOT NULL,
-            PRIMARY KEY (connection, entity, key)
-        );
-
-CREATE UNIQUE INDEX id_map_external ON id_map (connection, entity, external_id)
-            WHERE external_id IS NOT NULL;
-
-CREATE INDEX id_map_diverged ON id_map (connection) WHERE diverged = 1;
-
 CREATE TABLE dead_letters (
             id INTEGER PRIMARY KEY,
             connection TEXT NOT NULL,
@@ -170,6 +154,21 @@ CREATE TABLE webhook_events (
             received_at TEXT NOT NULL,
             PRIMARY KEY (connection, event_id)
         );
+
+CREATE TABLE id_map (
+            connection TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            key TEXT NOT NULL,
+            external_id TEXT,
+            base TEXT, -- NULL: the record's fields; else the differences (store/bases.py)
+            diverged INTEGER NOT NULL DEFAULT 0,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (connection, entity, key)
+        ) WITHOUT ROWID;
+
+CREATE UNIQUE INDEX id_map_external ON id_map (connection, entity, external_id) WHERE external_id IS NOT NULL;
+
+CREATE INDEX id_map_diverged ON id_map (connection) WHERE diverged = 1;
 
 CREATE TABLE writer_lease (
             id INTEGER PRIMARY KEY CHECK (id = 1),

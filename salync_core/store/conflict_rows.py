@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from salync_core.store.bases import decode_base, preserve
 from salync_core.store.database import Transaction, to_json
 from salync_core.store.mirror import decode_clocks, encode_clocks
 
@@ -38,18 +39,21 @@ def settle_field(
     txn: Transaction, entity: str, key: str, field: str, value: Any, clock: tuple[str, float, str]
 ) -> None:
     """Give one field of a record ``value``, with the clock ``(origin, time, rule)`` and a new
-    change-log row, as a write of that origin."""
+    change-log row, as a write of that origin. Every connection's base keeps what it held
+    (copy-on-write, ``store/bases.py``)."""
     origin, at, rule = clock
     row = txn.conn.execute(
         "SELECT fields, clocks FROM records WHERE entity = ? AND key = ?", (entity, key)
     ).fetchone()
-    fields, clocks = orjson.loads(row[0]), decode_clocks(row[1])
+    fields = orjson.loads(row[0])
+    clocks = decode_clocks(row[1], fields)
+    preserve(txn.conn, entity, {key: (fields, {field: value})}, None)
     seq = txn.next_seq()
-    fields[field] = value
+    fields = {**fields, field: value}
     clocks[field] = [origin, at, seq, rule]
     txn.conn.execute(
         "UPDATE records SET fields = ?, clocks = ?, seq = ? WHERE entity = ? AND key = ?",
-        (to_json(fields), encode_clocks(clocks), seq, entity, key),
+        (to_json(fields), encode_clocks(clocks, fields), seq, entity, key),
     )
     txn.conn.execute(
         "INSERT INTO changes (seq, entity, key, op, fields, origin, at)"
@@ -75,7 +79,8 @@ def record_with_clocks(
     ).fetchone()
     if row is None:
         return None
-    return orjson.loads(row[0]), decode_clocks(row[1]), bool(row[2]), row[3]
+    fields = orjson.loads(row[0])
+    return fields, decode_clocks(row[1], fields), bool(row[2]), row[3]
 
 
 def bases_of(
@@ -83,10 +88,14 @@ def bases_of(
 ) -> dict[str, tuple[Any, dict[str, Any]]]:
     """``connection -> (external id, base)``: what each connection last held of a record."""
     return {
-        connection: (external_id, orjson.loads(base))
-        for connection, external_id, base in conn.execute(
-            "SELECT connection, external_id, base FROM id_map WHERE entity = ? AND key = ?"
-            " ORDER BY connection",
+        connection: (
+            external_id,
+            decode_base(base, None if fields is None else orjson.loads(fields)),
+        )
+        for connection, external_id, base, fields in conn.execute(
+            "SELECT m.connection, m.external_id, m.base, r.fields FROM id_map m"
+            " LEFT JOIN records r ON r.entity = m.entity AND r.key = m.key"
+            " WHERE m.entity = ? AND m.key = ? ORDER BY m.connection",
             (entity, key),
         )
     }

@@ -7,6 +7,7 @@ it drifts. Plugins that need tables of their own keep their own ``Migrations`` s
 
 from __future__ import annotations
 
+import orjson
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -219,6 +220,56 @@ def m005_outbox_queued(db: Database) -> None:
         ALTER TABLE outbox ADD COLUMN queued_at REAL;
         """
     )
+
+
+@core()
+def m006_copy_on_write_base(db: Database) -> None:
+    """Each connection's base stored copy-on-write (``store/bases.py``): ``id_map.base`` keeps
+    only what differs from ``records.fields`` (``NULL`` when nothing does), and ``id_map``
+    becomes a ``WITHOUT ROWID`` table (its rows are small now; no second copy of its key)."""
+    from salync_core.store.bases import encode_base
+
+    conn = db.conn
+    conn.execute("ALTER TABLE id_map RENAME TO id_map_m005")
+    conn.execute(
+        """
+        CREATE TABLE id_map (
+            connection TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            key TEXT NOT NULL,
+            external_id TEXT,
+            base TEXT, -- NULL: the record's fields; else the differences (store/bases.py)
+            diverged INTEGER NOT NULL DEFAULT 0,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (connection, entity, key)
+        ) WITHOUT ROWID"""
+    )
+    rows = conn.execute(
+        "SELECT m.connection, m.entity, m.key, m.external_id, m.base, m.diverged, m.seen_at,"
+        " r.fields FROM id_map_m005 m LEFT JOIN records r ON r.entity = m.entity AND r.key = m.key"
+    )
+    conn.executemany(
+        "INSERT INTO id_map (connection, entity, key, external_id, base, diverged, seen_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                connection,
+                entity,
+                key,
+                external_id,
+                encode_base(orjson.loads(base), None if fields is None else orjson.loads(fields)),
+                diverged,
+                seen_at,
+            )
+            for connection, entity, key, external_id, base, diverged, seen_at, fields in rows
+        ),
+    )
+    conn.execute("DROP TABLE id_map_m005")
+    conn.execute(
+        "CREATE UNIQUE INDEX id_map_external ON id_map (connection, entity, external_id)"
+        " WHERE external_id IS NOT NULL"
+    )
+    conn.execute("CREATE INDEX id_map_diverged ON id_map (connection) WHERE diverged = 1")
 
 
 @core()

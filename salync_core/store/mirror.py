@@ -20,13 +20,12 @@ from salync_core.converters import parse_datetime
 from salync_core.errors import PolicyError
 from salync_core.models import BOOKKEEPING_FIELDS, COUNTER_FIELDS, KEYED_FIELDS, identity
 from salync_core.platform import Record
+from salync_core.store.bases import DELETED_MARK as DELETED_MARK
+from salync_core.store.bases import Overwrite, decode_base, encode_base, preserve
 from salync_core.store.database import Transaction, to_json
 
 dumps = to_json
 loads = orjson.loads
-
-DELETED_MARK = "__deleted__"
-"""A connection's whole base when it is known to have deleted the record."""
 
 
 @define
@@ -46,23 +45,42 @@ class ApplyStats:
             setattr(self, name.name, getattr(self, name.name) + getattr(other, name.name))
 
 
-def encode_clocks(clocks: dict[str, Any]) -> str:
+def encode_clocks(clocks: dict[str, Any], fields: dict[str, Any]) -> str:
     """Per-field clocks as stored: fields that share a clock share one entry,
     ``[[origin, source_ts, seq, rule, [field, ...]], ...]``. A page's fields mostly share one
-    (or one per policy), so this is a fraction of a clock per field."""
+    (or one per policy), so this is a fraction of a clock per field.
+
+    When every field of the record (``fields``) has a clock, the largest group is written
+    first and without its names, ``[origin, source_ts, seq, rule]``: "every other field". A
+    record one origin set whole (the common case) is then one short entry."""
     groups: dict[tuple[Any, ...], list[str]] = {}
     for name, (origin, ts, seq, rule) in clocks.items():
         groups.setdefault((origin, ts, seq, rule), []).append(name)
-    return dumps([[*clock, names] for clock, names in groups.items()])
+    if len(clocks) != len(fields) or clocks.keys() != fields.keys():
+        return dumps([[*clock, names] for clock, names in groups.items()])
+    rest = max(groups, key=lambda clock: len(groups[clock]))
+    return dumps(
+        [list(rest), *([*clock, names] for clock, names in groups.items() if clock != rest)]
+    )
 
 
-def decode_clocks(stored: str | bytes) -> dict[str, Any]:
-    """``{field: [origin, source_ts, seq, rule]}`` from :func:`encode_clocks`' text."""
-    return {
-        name: [origin, ts, seq, rule]
-        for origin, ts, seq, rule, names in loads(stored)
-        for name in names
-    }
+def decode_clocks(stored: str | bytes, fields: dict[str, Any]) -> dict[str, Any]:
+    """``{field: [origin, source_ts, seq, rule]}`` from :func:`encode_clocks`' text and the
+    record's ``fields`` (which an entry without names stands for the rest of)."""
+    clocks: dict[str, Any] = {}
+    rest = None
+    for entry in loads(stored):
+        if len(entry) == 4:
+            rest = entry
+            continue
+        origin, ts, seq, rule, names = entry
+        for name in names:
+            clocks[name] = [origin, ts, seq, rule]
+    if rest is not None:
+        for name in fields:
+            if name not in clocks:
+                clocks[name] = [*rest]
+    return clocks
 
 
 def _chunks(items: Sequence[str], size: int = 900) -> Iterable[Sequence[str]]:
@@ -86,22 +104,30 @@ def load_records(
     conn: sqlite3.Connection, entity: str, keys: Sequence[str]
 ) -> dict[str, tuple[dict[str, Any], dict[str, Any], bool]]:
     """``key -> (fields, clocks, deleted)`` for the keys that exist."""
-    return {
-        key: (loads(fields), decode_clocks(clocks), bool(deleted))
-        for key, fields, clocks, deleted in conn.execute(_RECORDS_SQL, (entity, dumps(keys)))
-    }
+    found = {}
+    for key, fields_json, clocks, deleted in conn.execute(_RECORDS_SQL, (entity, dumps(keys))):
+        fields = loads(fields_json)
+        found[key] = (fields, decode_clocks(clocks, fields), bool(deleted))
+    return found
 
 
 def load_bases(
-    conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
+    conn: sqlite3.Connection,
+    connection: str,
+    entity: str,
+    keys: Sequence[str],
+    current: dict[str, tuple[dict[str, Any], dict[str, Any], bool]],
 ) -> dict[str, tuple[str | None, dict[str, Any], bool]]:
-    """``key -> (external_id, base, diverged)`` of one connection."""
-    return {
-        key: (external_id, loads(base), bool(diverged))
-        for key, external_id, base, diverged in conn.execute(
-            _BASES_SQL, (connection, entity, dumps(keys))
-        )
-    }
+    """``key -> (external_id, base, diverged)`` of one connection; ``current`` is
+    :func:`load_records`' answer for the same keys (a base is stored as its differences)."""
+    found = {}
+    for key, external_id, stored, diverged in conn.execute(
+        _BASES_SQL, (connection, entity, dumps(keys))
+    ):
+        record = current.get(key)
+        base = decode_base(stored, None if record is None else record[0])
+        found[key] = (external_id, base, bool(diverged))
+    return found
 
 
 @define
@@ -113,12 +139,16 @@ class _Writes:
     id_map: list[tuple[Any, ...]]
     undeleted: list[tuple[str, str]]
     conflicts: list[tuple[Any, ...]]
+    overwrites: dict[str, dict[str, Overwrite]]
+    """``entity -> key -> (fields before, changed fields)`` of the records written."""
 
     @classmethod
     def empty(cls) -> _Writes:
-        return cls([], [], [], [], [])
+        return cls([], [], [], [], [], {})
 
-    def flush(self, conn: sqlite3.Connection) -> None:
+    def flush(self, conn: sqlite3.Connection, writer: str | None) -> None:
+        for entity, overwrites in self.overwrites.items():
+            preserve(conn, entity, overwrites, writer)
         conn.executemany(
             "INSERT INTO records (entity, key, fields, clocks, deleted, seq)"
             " VALUES (?, ?, ?, ?, 0, ?)"
@@ -167,7 +197,7 @@ def apply_records(
             group = _without_queued_counts(txn, origin, entity, group)
         keys = [r.key for r in group]
         current = load_records(txn.conn, entity, keys)
-        bases = load_bases(txn.conn, origin, entity, keys) if track_base else {}
+        bases = load_bases(txn.conn, origin, entity, keys, current) if track_base else {}
         for record in group:
             _apply_one(
                 txn,
@@ -180,7 +210,7 @@ def apply_records(
                 stats,
                 track_base,
             )
-    writes.flush(txn.conn)
+    writes.flush(txn.conn, origin if track_base else None)
     return stats
 
 
@@ -279,19 +309,22 @@ def _apply_one(
     if existing is not None and news.keys() <= BOOKKEEPING_FIELDS[record.entity]:
         news = {}  # only the source's own timestamps moved: nothing happened to the record
     revive = deleted and (base is None or bool(news))
-    fields_json = None
+    after = fields
     if news or revive:
         seq = txn.next_seq()
-        merged = {**(fields or {}), **outcome.changed}
+        merged = after = {**(fields or {}), **outcome.changed}
         merged_clocks = dict(clocks or {})
         for name, clock in outcome.clocks.items():
             clock[2] = seq
             merged_clocks[name] = clock
         names = list(merged if revive else news)
-        fields_json = dumps(merged)
         writes.records.append(
-            (record.entity, record.key, fields_json, encode_clocks(merged_clocks), seq)
+            (record.entity, record.key, dumps(merged), encode_clocks(merged_clocks, merged), seq)
         )
+        if outcome.changed:
+            overwrites = writes.overwrites.setdefault(record.entity, {})
+            before, earlier = overwrites.get(record.key, (fields or {}, {}))
+            overwrites[record.key] = (before, {**earlier, **outcome.changed})
         writes.changes.append(
             (seq, record.entity, record.key, "upsert", dumps(names), origin, txn.now)
         )
@@ -314,18 +347,9 @@ def _apply_one(
     stats.conflicts += len(outcome.conflicts)
     if track_base:
         diverged = outcome.diverged or (seen is not None and seen[2])
-        if fields_json is None or existing is not None or outcome.diverged:
-            fields_json = dumps(_held(record, base))  # else a new record: it holds them all
+        stored = encode_base(_held(record, base), after)
         writes.id_map.append(
-            (
-                origin,
-                record.entity,
-                record.key,
-                record.external_id,
-                fields_json,
-                int(diverged),
-                txn.now,
-            )
+            (origin, record.entity, record.key, record.external_id, stored, int(diverged), txn.now)
         )
 
 

@@ -9,6 +9,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+import orjson
+
+from salync_core.store.bases import base_json, encode_base
 from salync_core.store.database import Transaction, to_json
 
 _IN_KEYS = "key IN (SELECT value FROM json_each(?))"
@@ -76,10 +79,12 @@ def held_bases(
 ) -> dict[str, str]:
     """``key -> base JSON``: what the connection last held of each record among ``keys``."""
     rows = conn.execute(
-        f"SELECT key, base FROM id_map WHERE connection = ? AND entity = ? AND {_IN_KEYS}",
+        "SELECT m.key, m.base, r.fields FROM id_map m LEFT JOIN records r"
+        " ON r.entity = m.entity AND r.key = m.key"
+        f" WHERE m.connection = ? AND m.entity = ? AND m.{_IN_KEYS}",
         (connection, entity, to_json(keys)),
     )
-    return dict(rows.fetchall())
+    return {key: base_json(stored, fields) for key, stored, fields in rows}
 
 
 def queued_writes(
@@ -116,16 +121,21 @@ def due_writes(conn: sqlite3.Connection, connection: str, now: float, limit: int
     """Pending rows whose next attempt is due at ``now``, oldest first, with the connection's
     external id and base of each record. A write waits while an older one of the same record
     is queued by the platform (its base is not known until that one is confirmed)."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT o.id, o.entity, o.key, o.op, o.fields, o.idempotency_key, o.attempts,"
-        " m.external_id, m.base, o.receipt FROM outbox o LEFT JOIN id_map m"
-        " ON m.connection = o.connection AND m.entity = o.entity AND m.key = o.key"
+        " m.external_id, m.base, o.receipt, m.key IS NOT NULL, r.fields FROM outbox o"
+        " LEFT JOIN id_map m ON m.connection = o.connection AND m.entity = o.entity"
+        " AND m.key = o.key LEFT JOIN records r ON r.entity = o.entity AND r.key = o.key"
         " WHERE o.connection = ? AND o.status = 'pending' AND o.next_attempt_at <= ?"
         " AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.connection = o.connection"
         " AND q.entity = o.entity AND q.key = o.key AND q.status = 'pending'"
         " AND q.receipt IS NOT NULL AND q.id < o.id) ORDER BY o.id LIMIT ?",
         (connection, now, limit),
     ).fetchall()
+    return [
+        (*row[:8], base_json(row[8], record) if held else None, row[9])
+        for *row, held, record in rows
+    ]
 
 
 def next_due_at(conn: sqlite3.Connection, connection: str) -> float | None:
@@ -139,7 +149,18 @@ def next_due_at(conn: sqlite3.Connection, connection: str) -> float | None:
 
 def acknowledge(txn: Transaction, connection: str, acked: Sequence[Acknowledged]) -> None:
     """Mark rows acknowledged and make what they sent the connection's base (one statement per
-    table for a whole batch: a bulk platform acknowledges tens of thousands at once)."""
+    table for a whole batch: a bulk platform acknowledges tens of thousands at once). The base
+    is stored as its differences from the record (``store/bases.py``)."""
+    records: dict[tuple[str, str], str] = {}
+    by_entity: dict[str, list[str]] = {}
+    for _, entity, key, _, _ in acked:
+        by_entity.setdefault(entity, []).append(key)
+    for entity, keys in by_entity.items():
+        for key, fields in txn.conn.execute(
+            f"SELECT key, fields FROM records WHERE entity = ? AND {_IN_KEYS}",
+            (entity, to_json(keys)),
+        ):
+            records[entity, key] = fields
     txn.conn.executemany(
         "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1 WHERE id = ?",
         [(txn.now, row_id) for row_id, *_ in acked],
@@ -149,10 +170,17 @@ def acknowledge(txn: Transaction, connection: str, acked: Sequence[Acknowledged]
         " VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (connection, entity, key) DO UPDATE SET"
         " external_id = coalesce(excluded.external_id, external_id), base = excluded.base",
         [
-            (connection, entity, key, external_id, base, txn.now)
-            for _, entity, key, external_id, base in acked
+            (connection, entity, key, ext_id, _stored(base, records.get((entity, key))), txn.now)
+            for _, entity, key, ext_id, base in acked
         ],
     )
+
+
+def _stored(base: str, fields: str | None) -> str | None:
+    """``id_map.base`` for the whole ``base`` JSON against the record's fields JSON."""
+    if base == fields:
+        return None
+    return encode_base(orjson.loads(base), None if fields is None else orjson.loads(fields))
 
 
 def reschedule(txn: Transaction, row_id: int, at: float, message: str) -> None:
