@@ -20,6 +20,7 @@ from salync_core.errors import (
     SalyncError,
     StoreError,
 )
+from salync_core.fleet import Account, AccountOutcome, Fleet
 from salync_core.hookspecs import hookimpl
 from salync_core.http import HttpClient, OAuth2Credentials, Response, path_segment
 from salync_core.platform import (
@@ -45,6 +46,8 @@ from salync_core.webhooks import WebhookEvent, WebhookRejected, WebhookSubscript
 from salync_core.webhooks.receiver import webhook_app
 
 __all__ = [
+    "Account",
+    "AccountOutcome",
     "AuthError",
     "BadResponseError",
     "BatchResult",
@@ -54,6 +57,7 @@ __all__ = [
     "DataError",
     "Deletion",
     "Engine",
+    "Fleet",
     "HttpClient",
     "KeyPage",
     "Limits",

@@ -9,6 +9,7 @@ from salync_core.cli.app import configure_logging
 from salync_core.cli.conflict_commands import conflicts, explain, push
 from salync_core.cli.connect_command import connect
 from salync_core.cli.demo_command import demo
+from salync_core.cli.fleet_commands import fleet
 from salync_core.cli.read_commands import records, status
 from salync_core.cli.secret_commands import secrets
 from salync_core.cli.setup_commands import emulate, init
@@ -40,5 +41,6 @@ for command in (
     emulate,
     demo,
     webhooks,
+    fleet,
 ):
     main.add_command(command)
