@@ -101,7 +101,7 @@ class HttpClient:
         secret = credentials.secret.reveal() if credentials.secret is not None else None
         self._pacer = shared_pacer(  # shared only inside a fleet (pacing.SHARED_PACERS)
             platform or connection,
-            self.base_url,
+            str(self.base_url),
             secret,
             lambda: Pacer(
                 limits,
