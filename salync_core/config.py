@@ -26,7 +26,7 @@ import os
 import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from attrs import Factory, field, frozen
 
@@ -56,7 +56,7 @@ CONNECTION_KEYS = frozenset(
 """The keys of every ``[connections.NAME]`` table, whatever its platform."""
 TABLES = {
     "store": frozenset({"path", "key_file"}),
-    "sync": frozenset({"mass_delete_threshold", "mass_delete_min", "interval"}),
+    "sync": frozenset({"mass_delete_threshold", "mass_delete_min", "interval", "map_processes"}),
     "connections": frozenset(),
     "policies": frozenset(),
 }
@@ -121,6 +121,9 @@ class Config:
     sync_interval: float = 900.0
     """Seconds between a fleet's syncs of each connection (``[sync] interval``); sooner when
     webhook events or local edits are waiting."""
+    map_processes: int | Literal["auto"] = "auto"
+    """``[sync] map_processes``: worker processes that map long passes (0: map in-process;
+    ``"auto"``: one fewer than the cores, for passes of 20,000 items or more)."""
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``, or a clear error listing the configured ones."""
@@ -171,6 +174,11 @@ def parse_config(
     if type(mass_delete_min) is not int or mass_delete_min < 0:
         raise ConfigError(f"{where}: [sync] mass_delete_min: expected a whole number, 0 or more")
     interval = _interval(sync.get("interval", DEFAULT_INTERVAL), f"{where}: [sync] interval")
+    map_processes = sync.get("map_processes", "auto")
+    if map_processes != "auto" and (type(map_processes) is not int or map_processes < 0):
+        raise ConfigError(
+            f'{where}: [sync] map_processes: expected "auto" or a whole number, 0 or more'
+        )
     installed = plugins.platforms() if platforms is None else platforms
     connections = {
         name: _connection(name, table, f"{where}: [connections.{name}]", installed, base_dir)
@@ -187,6 +195,7 @@ def parse_config(
         policies=policies,
         key_file=base_dir / _string(store, "key_file", f"{where}: [store]", default=KEY_FILE),
         sync_interval=interval,
+        map_processes=map_processes,
     )
 
 
