@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import pytest
+from support import count
 
+from salync_core import Engine
 from salync_core.errors import Fenced, MirrorBusy
 from salync_core.store import Store
 from salync_core.store import lease as leases
@@ -156,3 +159,38 @@ async def test_a_holder_whose_lease_was_taken_over_learns_it_and_writes_nothing(
     assert leases.state(other.conn).holder == "retry", "the stale holder's release is a no-op"
     store.close()
     other.close()
+
+
+class TakeOverAfterFirstPage:
+    """Progress callback: once the first page is committed, another holder takes the lease
+    (the run stalled past its TTL as far as everyone else can tell)."""
+
+    def __init__(self, mirror: Path) -> None:
+        self.mirror = mirror
+        self.pages = 0
+        self.items = 0
+
+    def page_done(self, connection: str, stream: str, items: int, total: int | None) -> None:
+        self.pages += 1
+        self.items += items
+        if self.pages == 1:
+            other = Store(self.mirror)
+            assert leases.acquire(other, "retry", ttl=30, now=time.time() + 3600) is not None
+            other.close()
+
+
+async def test_a_sync_whose_lease_is_taken_over_stops_at_its_last_committed_page(
+    sl_config: Callable[..., Path],
+) -> None:
+    config = sl_config()
+    async with Engine.open(config) as engine:
+        taking_over = TakeOverAfterFirstPage(engine.store.path)
+        async with WriterLease("stalled-worker", ttl=30).hold(engine.store):
+            (report,) = await engine.sync(progress=taking_over)
+
+        assert not report.ok
+        assert any("fenced" in str(problem) for problem in report.problems), report.problems
+        assert taking_over.pages == 1, "no page was applied after the takeover"
+        records = count(engine, "SELECT count(*) FROM records")
+        assert 0 < records <= taking_over.items, "only the first page is in the mirror"
+        assert leases.state(engine.store.conn).holder == "retry"

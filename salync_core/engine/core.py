@@ -39,7 +39,7 @@ from salync_core.engine.reconcile import reconcile_stream
 from salync_core.engine.report import Problem, RunReport
 from salync_core.engine.sweep import DeletionGuard
 from salync_core.engine.writers import Writers
-from salync_core.errors import Fatal, SalyncError
+from salync_core.errors import Fatal, Fenced, SalyncError
 from salync_core.platform import Stream
 from salync_core.secrets import Secret, SecretBox
 from salync_core.store import Store, credentials, failures
@@ -223,7 +223,7 @@ class Engine:
     ) -> RunReport:
         report = RunReport(name, kind)
         started = time.monotonic()
-        run_id = await self.store.run(start_run, self.store.conn, name, kind)
+        run_id = await self.store.run(self._start, name, kind)
         live: LiveConnection | None = None
         try:
             live = await self._connect(name)
@@ -280,11 +280,16 @@ class Engine:
             if live is not None:
                 report.requests += await self._flush_usage(live)
             await self.store.run(self._finish, run_id, report, error)
-        except sqlite3.Error:  # already reported, or the run is shown as interrupted
+        except (sqlite3.Error, Fenced):  # already reported, or shown as interrupted
             logger.debug("%s: recording the run failed", report.connection, exc_info=True)
 
+    def _start(self, name: str, kind: str) -> int:
+        with self.store.write() as txn:  # a write transaction, so a writer lease fences it
+            return start_run(txn.conn, name, kind)
+
     def _finish(self, run_id: int, report: RunReport, error: str | None) -> None:
-        finish_run(self.store.conn, run_id, report.status, report.as_json(), error)
+        with self.store.write() as txn:
+            finish_run(txn.conn, run_id, report.status, report.as_json(), error)
 
     async def _flush_usage(self, live: LiveConnection) -> int:
         """Write request counters not yet committed with a page; returns their requests."""

@@ -169,8 +169,12 @@ def new_idempotency_key() -> str:
 
 
 def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
-    """Pending rows whose next attempt is due, oldest first, with what the connection holds."""
-    rows = outbox_rows.due_writes(store.conn, connection, time.time(), limit)
+    """Pending rows whose next attempt is due, oldest first, with what the connection holds.
+
+    Read in a write transaction: it claims the rows for sending, so a run whose writer lease
+    was taken over (:class:`~salync_core.errors.Fenced`) stops here instead of sending them."""
+    with store.write() as txn:
+        rows = outbox_rows.due_writes(txn.conn, connection, time.time(), limit)
     return [
         Due(
             row_id,

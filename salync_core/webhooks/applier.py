@@ -108,9 +108,7 @@ async def _drain(
 ) -> None:
     while events := await inbox.run(inbox.due, connections, BATCH):
         for connection in {e.connection for e in events} - set(report.runs):
-            report.runs[connection] = await engine.store.run(
-                start_run, engine.store.conn, connection, "webhooks"
-            )
+            report.runs[connection] = await engine.store.run(_start_run, engine.store, connection)
         prepared = [p for event in events if (p := await _prepare(engine, inbox, event, report))]
         claimed = await engine.store.run(_write_batch, engine.store, prepared)
         for item, first_time in zip(prepared, claimed, strict=True):
@@ -128,10 +126,17 @@ async def _drain(
             break
 
 
+def _start_run(store: Store, connection: str) -> int:
+    with store.write() as txn:  # a write transaction, so a writer lease fences it
+        return start_run(txn.conn, connection, "webhooks")
+
+
 def _finish_run(store: Store, run_id: int, report: DrainReport, connection: str) -> None:
     errors = [e for e in report.errors if e.startswith(f"{connection}: ")]
     stats = {"applied": report.applied, "skipped": report.skipped, "failed": report.failed}
-    finish_run(store.conn, run_id, "failed" if errors else "ok", stats, "; ".join(errors) or None)
+    with store.write() as txn:
+        status = "failed" if errors else "ok"
+        finish_run(txn.conn, run_id, status, stats, "; ".join(errors) or None)
 
 
 async def _prepare(
