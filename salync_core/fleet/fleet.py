@@ -196,11 +196,13 @@ class Fleet:
         with anyio.move_on_after(wait):
             await self._wake.wait()
 
+    async def run_account(self, account: Account) -> AccountOutcome:
+        """One round of one account, here; ``fleet/dask.py`` runs it on a Dask cluster."""
+        return await run_account(account, mapper_pool=self.mapper_pool, clock=self.clock)
+
     async def _run_one(self, entry: Entry, outcomes: list[AccountOutcome]) -> None:
         try:
-            outcome = await run_account(
-                entry.account, mapper_pool=self.mapper_pool, clock=self.clock
-            )
+            outcome = await self.run_account(entry.account)
         finally:
             entry.running = False
             self._running -= 1
