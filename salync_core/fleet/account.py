@@ -11,6 +11,7 @@ it returns an :class:`AccountOutcome`, plain data a Dask task can return too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -25,6 +26,7 @@ from salync_core.config import CONFIG_FILE, Config, load_config
 from salync_core.engine import Engine, RunReport
 from salync_core.errors import MirrorBusy, SalyncError
 from salync_core.fleet.due import ConnectionDue, connections_due, iso, next_due
+from salync_core.store.lease import WriterLease
 from salync_core.store.schedule import inbox_waiting, mirror_schedule
 
 logger = logging.getLogger("salync.fleet")
@@ -98,7 +100,7 @@ async def run_account(
     except SalyncError as exc:
         return _finish(outcome, "failed", clock, problems=[_one_line(exc)], due=None)
     try:
-        await _run(account, config, connections, outcome, clock, mapper_pool)
+        await _run(account, config, connections, outcome, clock, mapper_pool, lease)
     except MirrorBusy as exc:
         outcome.status = "busy"
         outcome.problems = [f"busy: {exc.holder} holds the mirror"]
@@ -127,10 +129,12 @@ async def _run(
     outcome: AccountOutcome,
     clock: Callable[[], float],
     mapper_pool: object | None,
+    lease: Any | None = None,
 ) -> None:
     async with Engine.open(config) as engine:
         engine.lock_wait = 0  # another process on this mirror: "busy", not a wait
-        async with engine.writers.mirror_lock(0):
+        held = lease.hold(engine.store) if lease is not None else contextlib.nullcontext()
+        async with engine.writers.mirror_lock(0), held:  # the lease: see store/lease.py
             due = account_due(config, clock())  # under the lock: fresh, not what we saw before
             now = clock()
             if wanted is not None:
@@ -217,7 +221,9 @@ def run_account_blocking(
     path = Path(directory)
     account = Account(path.name, path)
 
+    lease = WriterLease(lease_holder) if lease_holder is not None else None
+
     async def go() -> AccountOutcome:
-        return await run_account(account, connections)
+        return await run_account(account, connections, lease=lease)
 
     return anyio.run(go)

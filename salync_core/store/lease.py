@@ -167,9 +167,14 @@ class WriterLease:
         finally:
             with anyio.CancelScope(shield=True):
                 try:
-                    await store.run(release, store, fence)
-                except (Fenced, sqlite3.Error):
+                    released = await store.run(release, store, fence)
+                except Fenced as exc:
+                    released, self.lost = False, self.lost or str(exc)
+                except sqlite3.Error:
+                    released = True  # expires by itself; the run's writes said what failed
                     logger.debug("releasing the writer lease of %s failed", self.holder)
+                if not released and self.lost is None:
+                    self.lost = f"{store.path}: the writer lease of {self.holder} was taken over"
                 store.fence = None
 
     async def _acquire(self, store: Store) -> Fence:
