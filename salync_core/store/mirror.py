@@ -355,15 +355,21 @@ def _apply_one(
 
 def _held(record: Record, base: dict[str, Any] | None) -> dict[str, Any]:
     """What the connection holds now: its record, with the keys of keyed maps it did not send
-    kept from before (it still holds what we pushed to it in other languages)."""
-    if not base:
-        return record.fields
+    kept from before (it still holds what we pushed to it in other languages). An empty keyed
+    map is left out: resolution and planning read a missing map as an empty one, and the mirror
+    never stores one, so the base stays the mirror's record (nothing stored)."""
     held = None
     for name in KEYED_FIELDS.get(record.entity, frozenset()).intersection(record.fields):
-        before, now = base.get(name), record.fields[name]
-        if type(before) is dict and type(now) is dict and before.keys() - now.keys():
+        now = record.fields[name]
+        if type(now) is not dict:
+            continue
+        before = base.get(name) if base else None
+        if type(before) is dict and before.keys() - now.keys():
             held = held if held is not None else dict(record.fields)
             held[name] = {**before, **now}
+        elif not now:
+            held = held if held is not None else dict(record.fields)
+            del held[name]
     return record.fields if held is None else held
 
 
