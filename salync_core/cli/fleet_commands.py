@@ -56,12 +56,33 @@ def say(outcome: AccountOutcome) -> None:
     help="At most this many accounts run at once.",
 )
 @click.option("--once", is_flag=True, help="Run every due account once, then exit.")
+@click.option(
+    "--dask",
+    "dask_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[SCHEDULER_ADDRESS]",
+    help="Run each account's round as a task on a Dask cluster: the scheduler at "
+    "SCHEDULER_ADDRESS, or without one a local cluster on 127.0.0.1 (the dask extra).",
+)
 @handle_errors
-def run_fleet(accounts_dir: Path, concurrency: int, once: bool) -> None:
+def run_fleet(accounts_dir: Path, concurrency: int, once: bool, dask_address: str | None) -> None:
     """Keep every account in ACCOUNTS in step: each connection synced on its [sync] interval
     (sooner when webhook events or local edits wait), then pushed. Stops at Ctrl-C or SIGTERM:
     no new account starts and the running ones stop at a committed page."""
-    fleet = Fleet(accounts_dir, concurrency=concurrency, on_outcome=say)
+    if dask_address is not None:
+        from salync_core.fleet.dask import open_dask_fleet
+
+        address = None if dask_address == "local" else dask_address
+        with open_dask_fleet(accounts_dir, address, concurrency, on_outcome=say) as on_dask:
+            drive(on_dask, accounts_dir, once)
+        return
+    drive(Fleet(accounts_dir, concurrency=concurrency, on_outcome=say), accounts_dir, once)
+
+
+def drive(fleet: Fleet, accounts_dir: Path, once: bool) -> None:
+    """Run ``fleet`` until stopped, or its due accounts once (exit status 1 if one failed)."""
     if not fleet.entries:
         console.print(f"no accounts in {accounts_dir} (a directory per account, with salync.toml)")
         return
