@@ -97,23 +97,24 @@ async def _deliver_concurrently(
     batches: Sequence[Sequence[outbox.Due]],
     report: RunReport,
 ) -> bool:
-    """Up to :data:`PUSH_CONCURRENCY` batches in flight; one recorder writes the answers,
+    """Up to :data:`PUSH_CONCURRENCY` batches in flight (that many workers taking the next
+    batch in order: no task or limiter wait per batch); one recorder writes the answers,
     those that arrived together in one transaction. Each row is sent once here and recorded
     once; a row whose answer was not recorded yet when the process dies stays pending and
     is sent again with the same idempotency key, as before. Once a batch says the connection
     cannot go on (a quota, a fatal error), no further batch starts."""
-    limiter = anyio.CapacityLimiter(PUSH_CONCURRENCY)
     go_on = True
+    pending = iter(batches)
     send_answers, answers = anyio.create_memory_object_stream[_Sent](math.inf)
 
-    async def send(batch: Sequence[outbox.Due]) -> None:
+    async def send() -> None:
         nonlocal go_on
-        async with limiter:
+        for batch in pending:  # the workers share one iterator: each batch goes once
             if not go_on:
                 return
             sent, can_go_on = await _send_batch(live, entity, batch, report)
             go_on = go_on and can_go_on
-            await send_answers.send(sent)
+            send_answers.send_nowait(sent)
 
     async def record() -> None:
         async with answers:
@@ -130,8 +131,8 @@ async def _deliver_concurrently(
         async with anyio.create_task_group() as recorder:
             recorder.start_soon(record)
             async with send_answers, anyio.create_task_group() as senders:
-                for batch in batches:
-                    senders.start_soon(send, batch)
+                for _ in range(min(PUSH_CONCURRENCY, len(batches))):
+                    senders.start_soon(send)
     except BaseExceptionGroup as group:  # the caller handles the error itself, not a group
         raise _first(group) from None
     return go_on

@@ -331,12 +331,15 @@ class HttpClient:
     def _count(self, request: Outgoing, outcome: Outcome, sent: int) -> None:
         """Count an attempt on the server's day (its ``Date``), else on ours."""
         usage = Usage(requests=1, retries=int(sent > 1), bytes_out=len(request.body or b""))
-        day, status = self._clock.now().date(), "no answer"
+        status = "no answer"
         if isinstance(outcome, Response):
             usage.throttled, usage.bytes_in = int(outcome.status == 429), len(outcome.body)
             day, status = (outcome.server_time or self._clock.now()).date(), str(outcome.status)
+        else:
+            day = self._clock.now().date()
         self._usage.record(day, usage)
-        log.debug("%s: %s -> %s (attempt %d)", self.connection, describe(request), status, sent)
+        if log.isEnabledFor(logging.DEBUG):  # describe() masks secrets: not for nothing
+            log.debug("%s: %s -> %s (attempt %d)", self.connection, describe(request), status, sent)
 
     def _error(self, verdict: Verdict, request: Outgoing, response: Response) -> TransportError:
         kind = verdict.error or TransportError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -45,11 +46,19 @@ class Response:
     @property
     def server_time(self) -> datetime | None:
         """The server's clock from the ``Date`` header; ``None`` if absent or unreadable."""
-        try:
-            when = parsedate_to_datetime(self.headers["Date"])
-        except (KeyError, TypeError, ValueError, IndexError):
-            return None
-        return when.astimezone(UTC) if when.tzinfo is not None else None
+        text = self.headers.get("Date")
+        return None if text is None else _server_time(text)
+
+
+@lru_cache(maxsize=16)
+def _server_time(text: str) -> datetime | None:
+    """A ``Date`` header's time in UTC (cached: it changes once a second, and the client reads
+    it twice for every answer)."""
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.astimezone(UTC) if when.tzinfo is not None else None
 
 
 @define

@@ -104,6 +104,8 @@ def path_segment(value: object, *, what: str = "id") -> str:
 def _has_dot_segment(path: str) -> bool:
     """Whether ``path`` holds a ``.`` or ``..`` segment, also once percent-decoded (repeatedly,
     as a server or proxy might) and with ``\\`` read as ``/``."""
+    if "." not in path and "%" not in path:
+        return False  # the common case, cheaply: no dot, written or percent-encoded
     seen = {path}
     text = path
     while (decoded := unquote(text)) not in seen:
