@@ -50,8 +50,20 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import web
 
+from salync_core.testing.accounts import (
+    AccountAttribute,
+    account_credential,
+    account_seed,
+    credential_account,
+)
 from salync_core.testing.clock import ScaledClock
-from salync_core.testing.emulator import ADMIN_PREFIX, Emulator, Handler, json_response
+from salync_core.testing.emulator import (
+    ACCOUNT_KEY,
+    ADMIN_PREFIX,
+    Emulator,
+    Handler,
+    json_response,
+)
 from salync_core.testing.limiters import SlidingWindow
 from salync_saleslayer.dataset import (
     HEAVY_PRODUCT_FIELDS,
@@ -388,10 +400,24 @@ class SalesLayerEmulator(Emulator):
     used when a request has no ``Accept-Language``. ``profile`` is the catalog's shape:
     ``standard`` or ``heavy`` (custom attributes and long descriptions, see
     :mod:`salync_saleslayer.dataset`).
+
+    ``accounts`` serves that many accounts, each with its own catalog of ``products`` products
+    (seeded from ``seed`` and its index, built on its first request), its own key
+    (``account_options(i)``) and its own rate limit; account 0 is the one described above.
     """
 
     name: ClassVar[str] = "saleslayer"
     api_prefix: ClassVar[str] = "/rest/Catalog"
+
+    _tables: AccountAttribute[dict[str, Table]] = AccountAttribute()
+    _variants_of: AccountAttribute[dict[int, list[int]]] = AccountAttribute()
+    _products_in: AccountAttribute[dict[int, list[int]] | None] = AccountAttribute()
+    _query_cache: AccountAttribute[dict[tuple[str, str, str, str | None], list[int]]] = (
+        AccountAttribute()
+    )
+    _touch_revision: AccountAttribute[int] = AccountAttribute()
+    _rate_limit: AccountAttribute[bool] = AccountAttribute()
+    _window: AccountAttribute[SlidingWindow] = AccountAttribute()
 
     def __init__(
         self,
@@ -404,6 +430,7 @@ class SalesLayerEmulator(Emulator):
         locales: tuple[str, ...] | None = None,
         default_locale: str = "en",
         profile: str = "standard",
+        accounts: int = 1,
     ) -> None:
         products_entity, variants_entity, categories_entity = entities_for(profile)
         self._entities = {
@@ -413,28 +440,55 @@ class SalesLayerEmulator(Emulator):
             locales = ("en", "es") if profile == "heavy" else ("en", "es", "fr")
         if default_locale not in locales:
             raise ValueError(f"default locale {default_locale!r} is not one of {locales}")
-        super().__init__(seed=seed, clock=clock)
+        super().__init__(seed=seed, clock=clock, accounts=accounts)
         self.api_key = api_key
+        """Account 0's key; account i's is ``account_options(i)["api_key"]``."""
         self.locales = locales
         self.default_locale = default_locale
         self._cultures = {locale.lower(): locale for locale in locales}
-        self._rate_limit = rate_limit
+        self._products, self._profile, self._rate_limit_default = products, profile, rate_limit
+        self._created = self.clock.now()
+        self.account_state()  # account 0 at once
+        self.app.middlewares.append(self._gate)
+
+    def init_account(self, index: int) -> None:
+        """The account's catalog (seeded from the emulator's seed and its index), limit and
+        caches."""
+        self._rate_limit = self._rate_limit_default
         self._window = SlidingWindow(RATE_LIMIT, RATE_WINDOW_SECONDS, self.clock)
         catalog = generate_catalog(
-            products=products, seed=seed, locales=locales, now=self.clock.now(), profile=profile
+            products=self._products,
+            seed=account_seed(self.seed, index),
+            locales=self.locales,
+            now=self._created,
+            profile=self._profile,
         )
+        entities = self._entities
         self._tables = {
-            PRODUCTS.name: Table(products_entity, catalog.products),
-            VARIANTS.name: Table(variants_entity, catalog.variants),
-            CATEGORIES.name: Table(categories_entity, catalog.categories),
+            PRODUCTS.name: Table(entities[PRODUCTS.name], catalog.products),
+            VARIANTS.name: Table(entities[VARIANTS.name], catalog.variants),
+            CATEGORIES.name: Table(entities[CATEGORIES.name], catalog.categories),
         }
-        self._variants_of: dict[int, list[int]] = {}
+        variants_of: dict[int, list[int]] = {}
         for variant in catalog.variants.values():
-            self._variants_of.setdefault(variant["prod_id"], []).append(variant["frmt_id"])
-        self._products_in: dict[int, list[int]] | None = None
-        self._query_cache: dict[tuple[str, str, str, str | None], list[int]] = {}
+            variants_of.setdefault(variant["prod_id"], []).append(variant["frmt_id"])
+        self._variants_of = variants_of
+        self._products_in = None
+        self._query_cache = {}
         self._touch_revision = 0
-        self.app.middlewares.append(self._gate)
+
+    def account_for_request(self, request: web.Request) -> int | None:
+        return credential_account(
+            self.api_key, request.headers.get("X-API-KEY", ""), self.account_count
+        )
+
+    def account_options(self, index: int) -> dict[str, str]:
+        """``plugin``, ``base_url`` and ``api_key`` of account ``index``."""
+        return {
+            "plugin": "saleslayer",
+            "base_url": self.base_url,
+            "api_key": account_credential(self.api_key, index),
+        }
 
     # Python API for tests' assertions ---------------------------------------------------
 
@@ -548,7 +602,7 @@ class SalesLayerEmulator(Emulator):
         """API key, then the rate limit, then the handler; :class:`ApiError` becomes its answer."""
         if not request.path.startswith(self.api_prefix + "/"):
             return await handler(request)
-        if request.headers.get("X-API-KEY") != self.api_key:
+        if request.get(ACCOUNT_KEY) is None:
             return problem(401, "A valid API key is required.", request.path)
         if self._rate_limit:
             wait = self._window.hit()

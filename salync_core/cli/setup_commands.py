@@ -103,7 +103,13 @@ def init(directory: Path, pim_port: int, inventory_port: int) -> None:
 @click.argument("platform")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="0 picks a free port.")
-@click.option("--products", type=int, default=None, help="Catalog size.")
+@click.option("--products", type=int, default=None, help="Catalog size (of each account).")
+@click.option(
+    "--accounts",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Accounts to serve, each with its own credentials, data and limits.",
+)
 @click.option("--profile", default=None, help="Catalog shape where supported (heavy).")
 @click.option("--seed", type=int, default=None, help="Seed of the generated catalog.")
 @click.option("--api-key", default=None, help="The key the emulator accepts.")
@@ -168,6 +174,11 @@ def _facts(cls: type[Any], chosen: dict[str, Any]) -> list[str]:
         facts.append(f"plan: {value('plan')}")
     if value("rate_limit") is False:
         facts.append("rate limits: off")
+    if (value("accounts") or 1) > 1:
+        facts.append(
+            f"accounts: {value('accounts')}; account N (1 and up) uses the credentials above"
+            " followed by -acctN"
+        )
     facts.append("stop with Ctrl-C")
     return facts
 

@@ -57,10 +57,14 @@ def _level_key(level: StockLevel) -> SortKey:
 
 
 class SalyncApi:
-    """The request handlers of one workspace."""
+    """The request handlers of the current account's workspace."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.ws = workspace
+    def __init__(self, workspace: Callable[[], Workspace]) -> None:
+        self._workspace = workspace
+
+    @property
+    def ws(self) -> Workspace:
+        return self._workspace()
 
     def add_routes(self, router: web.UrlDispatcher, prefix: str) -> None:
         routes = [

@@ -75,10 +75,10 @@ LISTING_ERRORS = [
 ]
 
 
-def seed_workspace(ws: Workspace, *, products: int, seed: int) -> None:
-    """Fill an empty workspace."""
+def seed_workspace(ws: Workspace, *, products: int, seed: int, start_ms: int | None = None) -> None:
+    """Fill an empty workspace, as it stood at ``start_ms`` (platform time; default: now)."""
     rng = random.Random(seed)
-    start = int(ws.clock.time() * 1000)
+    start = int(ws.clock.time() * 1000) if start_ms is None else start_ms
     suppliers = [_supplier(ws, rng, index, start) for index in range(len(SUPPLIERS))]
     for index in range(products):
         _product(ws, rng, index, suppliers, start)

@@ -15,12 +15,19 @@ from typing import ClassVar
 
 from aiohttp import web
 
+from salync_core.testing.accounts import (
+    AccountAttribute,
+    account_credential,
+    account_seed,
+    credential_account,
+)
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.emulator import ADMIN_PREFIX, Emulator, Handler, json_response
 from salync_inventory.emulator.admin import AdminApi, set_channel_status, set_listing_state
 from salync_inventory.emulator.api import SalyncApi
 from salync_inventory.emulator.data import Workspace
 from salync_inventory.emulator.gate import (
+    PLAN_LIMITS,
     PLANS,
     ApiKeys,
     IdempotencyStore,
@@ -42,10 +49,23 @@ class SalyncEmulator(Emulator):
 
     Platform time is ``ScaledClock(time_scale, start)``: every duration the emulator reports
     (``Retry-After``, ``X-RateLimit-*-Reset``, webhook timestamps) is platform time.
+
+    ``accounts`` serves that many workspaces, each with its own ``products`` products (seeded
+    from ``seed`` and its index, built on its first request), API key (``account_options(i)``),
+    plan, limits, idempotency keys and webhook endpoints; account 0 has ``api_keys``.
     """
 
     name: ClassVar[str] = "salync"
     api_prefix: ClassVar[str] = "/v1"
+
+    keys: AccountAttribute[ApiKeys] = AccountAttribute()
+    limits: AccountAttribute[RateLimits] = AccountAttribute()
+    idempotency: AccountAttribute[IdempotencyStore] = AccountAttribute()
+    applied_writes: AccountAttribute[Counter[str]] = AccountAttribute()
+    """Writes carried out (2xx answers to POST and PATCH), by route, e.g.
+    ``"POST /v1/stock/adjustments"``; idempotent replays and refusals are not counted."""
+    workspace: AccountAttribute[Workspace] = AccountAttribute()
+    webhooks: AccountAttribute[WebhookDispatcher] = AccountAttribute()
 
     def __init__(
         self,
@@ -58,28 +78,23 @@ class SalyncEmulator(Emulator):
         start: datetime | None = None,
         rate_limit: bool = True,
         tls: bool = False,
+        accounts: int = 1,
     ) -> None:
         if plan not in PLANS:
             raise ValueError(f"plan must be one of {', '.join(PLANS)}")
-        super().__init__(seed=seed, clock=ScaledClock(time_scale, start))
+        super().__init__(seed=seed, clock=ScaledClock(time_scale, start), accounts=accounts)
         self.tls = tls
-        self.keys = ApiKeys(api_keys)
-        self.limits = RateLimits(self.clock, plan)
-        self.limits.enabled = rate_limit
-        self.idempotency = IdempotencyStore(self.clock)
-        self.applied_writes: Counter[str] = Counter()
-        """Writes carried out (2xx answers to POST and PATCH), by route, e.g.
-        ``"POST /v1/stock/adjustments"``; idempotent replays and refusals are not counted."""
-        self.workspace = Workspace(self.clock, seed)
-        seed_workspace(self.workspace, products=products, seed=seed)
-        self.webhooks = WebhookDispatcher(self.clock, active=lambda: self.plan == "pro")
-        self.workspace.on_event = self.webhooks.publish
+        self._api_keys = tuple(api_keys)
+        self._products, self._plan, self._rate_limit = products, plan, rate_limit
+        self._seeded_ms = int(self.clock.time() * 1000)
+        """Every account's data is seeded as it stood when the emulator was made."""
+        self.account_state()  # account 0 at once
         self.ca_path: Path | None = None
         """With ``tls=True``, while running: the PEM of the CA a client must trust."""
         self.plain_url: str | None = None
         """With ``tls=True``, while running: the plain-HTTP base URL that refuses everything."""
         self._tls_dir: Path | None = None
-        SalyncApi(self.workspace).add_routes(self.app.router, self.api_prefix)
+        SalyncApi(lambda: self.workspace).add_routes(self.app.router, self.api_prefix)
         AdminApi(self).add_routes(self.app.router)
         WebhookApi(self).add_routes(self.app.router, self.api_prefix)
         middlewares = self.app.middlewares
@@ -91,6 +106,61 @@ class SalyncEmulator(Emulator):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         """Routes are added once the workspace exists (see ``__init__``)."""
+
+    # accounts ----------------------------------------------------------------------------
+
+    def init_account(self, index: int) -> None:
+        """A workspace seeded from the emulator's seed and ``index``, with its own key, plan,
+        limits and webhook endpoints (delivered by account 0's sender, which the server opens)."""
+        keys = self._api_keys if index == 0 else (self._account_key(index),)
+        self.keys = ApiKeys(keys)
+        limits = RateLimits(self.clock, self._plan)
+        limits.enabled = self._rate_limit
+        self.limits = limits
+        self.idempotency = IdempotencyStore(self.clock)
+        self.applied_writes = Counter()
+        seed = account_seed(self.seed, index)
+        workspace = Workspace(self.clock, seed)
+        seed_workspace(workspace, products=self._products, seed=seed, start_ms=self._seeded_ms)
+        webhooks = WebhookDispatcher(self.clock, active=lambda: limits.plan == "pro")
+        if index != 0:
+            with self.as_account(0):
+                webhooks._sender = self.webhooks._sender
+        workspace.on_event = webhooks.publish
+        self.workspace, self.webhooks = workspace, webhooks
+
+    def _account_key(self, index: int) -> str:
+        return account_credential(self._api_keys[0] if self._api_keys else "sk_test", index)
+
+    def account_for_request(self, request: web.Request) -> int | None:
+        key = request.headers.get("Authorization", "").partition(" ")[2]
+        key = key.strip()
+        with self.as_account(0):
+            if key in self.keys.active or key in self.keys.revoked:
+                return 0
+        index = credential_account(self._account_key(0), key, self.account_count)
+        if index is not None:
+            return index
+        for index in self.created_accounts:  # a key added to an account over the admin API
+            with self.as_account(index):
+                if key in self.keys.active or key in self.keys.revoked:
+                    return index
+        return None
+
+    def account_options(self, index: int) -> dict[str, str]:
+        """``plugin``, ``base_url``, ``api_key`` and ``plan`` of account ``index`` (and
+        ``ca_file`` with ``tls``)."""
+        plan: str = self._plan
+        if index in self.created_accounts:
+            with self.as_account(index):
+                plan = self.plan
+        options = {"plugin": "salync", "base_url": self.base_url}
+        options["api_key"] = self._account_key(index)
+        if plan in PLAN_LIMITS:
+            options["plan"] = plan
+        if self.ca_path is not None:
+            options["ca_file"] = str(self.ca_path)
+        return options
 
     # Python API for tests ----------------------------------------------------------------
 

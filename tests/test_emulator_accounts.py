@@ -1,0 +1,59 @@
+"""The emulator kit's accounts: credentials that name an account, and `salync emulate --accounts`.
+
+Each built-in emulator's own tests show its accounts kept apart (data, limits, admin routes);
+these cover what they all share.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+from salync_saleslayer.emulator import SalesLayerEmulator
+
+from salync_core.testing.accounts import account_credential, account_seed, credential_account
+
+
+def test_a_credential_names_its_account_and_nothing_else_does() -> None:
+    assert [account_credential("key", i) for i in (0, 1, 12)] == ["key", "key-acct1", "key-acct12"]
+    assert [credential_account("key", c, 13) for c in ("key", "key-acct1", "key-acct12")] == [
+        0,
+        1,
+        12,
+    ]
+    for stranger in ("key-acct13", "key-acct0", "key-acct01", "kez-acct1", "key-acct-1", ""):
+        assert credential_account("key", stranger, 13) is None, stranger
+
+
+def test_each_account_has_a_reproducible_seed_of_its_own() -> None:
+    assert account_seed(7, 0) == 7
+    assert account_seed(7, 1) == account_seed(7, 1)
+    assert len({account_seed(seed, i) for seed in (0, 1) for i in range(1, 100)}) == 198
+
+
+@pytest.mark.anyio
+async def test_an_admin_route_refuses_an_account_the_emulator_does_not_serve() -> None:
+    emulator = SalesLayerEmulator(products=3, accounts=2)
+    async with emulator.running(), aiohttp.ClientSession() as http:
+        for account in ("2", "-1", "x"):
+            url = f"{emulator.root_url}/_emulator/stats?account={account}"
+            async with http.get(url) as response:
+                assert response.status == 400
+                assert "account must be 0 to 1" in (await response.json())["message"]
+
+
+def test_salync_emulate_serves_accounts_and_says_how_their_keys_are_made() -> None:
+    command = [sys.executable, "-m", "salync_core", "emulate", "saleslayer", "--accounts", "3"]
+    with subprocess.Popen([*command, "--products", "3"], stdout=subprocess.PIPE, text=True) as run:
+        assert run.stdout is not None
+        lines = [run.stdout.readline().rstrip("\n")]
+        while lines[-1] != "stop with Ctrl-C" and lines[-1:] != [""]:
+            lines.append(run.stdout.readline().rstrip("\n"))
+        run.terminate()
+
+    assert "accepts api_key: sl-test-key" in lines
+    assert (
+        "accounts: 3; account N (1 and up) uses the credentials above followed by -acctN" in lines
+    )
