@@ -15,7 +15,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from salync_core.config import CONFIG_FILE, Config, load_config
 from salync_core.engine import Engine, RunReport
 from salync_core.errors import MirrorBusy, SalyncError
 from salync_core.fleet.due import ConnectionDue, connections_due, iso, next_due
+from salync_core.store import Store
 from salync_core.store.lease import WriterLease
 from salync_core.store.schedule import inbox_waiting, mirror_schedule
 
@@ -131,8 +132,7 @@ async def _run(
     mapper_pool: object | None,
     lease: Any | None = None,
 ) -> None:
-    async with Engine.open(config) as engine:
-        engine.lock_wait = 0  # another process on this mirror: "busy", not a wait
+    async with _engine(config) as engine:
         held = lease.hold(engine.store) if lease is not None else contextlib.nullcontext()
         async with engine.writers.mirror_lock(0), held:  # the lease: see store/lease.py
             due = account_due(config, clock())  # under the lock: fresh, not what we saw before
@@ -153,6 +153,24 @@ async def _run(
             outcome.synced = to_sync + to_push
         after = account_due(config, clock())
     _judge(outcome, reports, after, clock())
+
+
+@contextlib.asynccontextmanager
+async def _engine(config: Config) -> AsyncIterator[Engine]:
+    """``Engine.open`` with the mirror opened and closed on a worker thread (creating one runs
+    its migrations): the event loop keeps serving the other accounts meanwhile."""
+    store = await anyio.to_thread.run_sync(Store, config.store_path)
+    try:
+        engine = Engine(config, store)
+        engine.lock_wait = 0  # another process on this mirror: "busy", not a wait
+        try:
+            yield engine
+        finally:
+            with anyio.CancelScope(shield=True):
+                await engine.aclose()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(store.close)
 
 
 def account_due(config: Config, now: float) -> list[ConnectionDue]:

@@ -132,7 +132,9 @@ class Fleet:
             entry.due_at = now + self.busy_retry_seconds
         else:
             due = parse_time(outcome.next_due)
-            entry.due_at = NEVER if due is None else due
+            # an account due again at once waits from now, behind every account already
+            # waiting: one that ran longer than its interval never jumps the queue
+            entry.due_at = NEVER if due is None else max(due, now)
         entry.stamp = write_stamp(entry.account, entry.mirror)
         self.pacers.prune()
         if self.on_outcome is not None:

@@ -1,0 +1,253 @@
+"""A fleet of accounts on one machine: each account a directory with its salync.toml and its
+mirror, kept in step by one process (`Fleet`, `salync fleet run`).
+
+Arrange emulators, write one directory per account, run the fleet, assert on the mirrors and on
+what each account's round came to.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from salync_inventory.emulator import SalyncEmulator
+from salync_saleslayer.emulator import SalesLayerEmulator
+from support import SL_KEY, saleslayer_connection
+
+from salync_core import Account, AccountOutcome, Fleet
+from salync_core.fleet import discover_accounts
+from salync_core.fleet.status import fleet_status
+from salync_core.store.inbox import Delivery, Inbox
+from salync_core.testing.config import write_config
+
+pytestmark = pytest.mark.anyio
+
+INV_KEY = "sk_test_fleet_0001"
+
+
+class FakeClock:
+    """The fleet's clock, moved by hand: starts at the real now, so the runs the mirror records
+    (in real time) are in its past."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def add_account(root: Path, name: str, connections: dict[str, Any], **sync: Any) -> Account:
+    directory = root / name
+    directory.mkdir()
+    write_config(directory, connections, sync=sync or {"interval": "1h"})
+    return Account(name, directory)
+
+
+def mirror_titles(account: Account) -> dict[str, Any]:
+    """The mirror's live products, ref -> title (read-only)."""
+    uri = (account.directory / "salync.db").resolve().as_uri() + "?mode=ro"
+    with sqlite3.connect(uri, uri=True) as conn:
+        rows = conn.execute(
+            "SELECT key, json_extract(fields, '$.title') FROM records"
+            " WHERE entity = 'product' AND deleted = 0"
+        )
+        return {key: title for key, title in rows}
+
+
+def emulator_titles(emulator: SalesLayerEmulator) -> dict[str, Any]:
+    import orjson
+
+    return {
+        ref: orjson.dumps(emulator.product_by_ref(ref)["prod_title"]).decode()  # type: ignore[index]
+        for ref in emulator.live_product_refs()
+    }
+
+
+def by_account(outcomes: list[AccountOutcome]) -> dict[str, AccountOutcome]:
+    return {o.account: o for o in outcomes}
+
+
+async def test_a_fleet_of_fifty_accounts_converges(tmp_path: Path) -> None:
+    emulators = [
+        SalesLayerEmulator(products=4, seed=seed, api_key=SL_KEY, rate_limit=False)
+        for seed in range(1, 6)
+    ]
+    async with contextlib_all(emulators):
+        accounts = {
+            f"shop{n:02d}": add_account(
+                tmp_path, f"shop{n:02d}", {"pim": saleslayer_connection(emulators[n % 5])}
+            )
+            for n in range(50)
+        }
+        fleet = Fleet(tmp_path, concurrency=8)
+        outcomes = by_account(await fleet.run_due())
+
+        assert {name: o.status for name, o in outcomes.items()} == dict.fromkeys(accounts, "ok")
+        for n, (name, account) in enumerate(sorted(accounts.items())):
+            assert mirror_titles(account) == emulator_titles(emulators[n % 5]), name
+        assert await fleet.run_due() == [], "nothing is due again within the interval"
+
+
+async def test_a_wrong_key_and_a_spent_quota_do_not_hold_up_the_others(tmp_path: Path) -> None:
+    pim = SalesLayerEmulator(products=4, seed=1, api_key=SL_KEY, rate_limit=False)
+    inventory = SalyncEmulator(products=250, seed=2, api_keys=(INV_KEY,))
+    inventory.limits.daily_limit = 2  # a custom plan: two requests a day
+    async with pim.running(), inventory.running():
+        add_account(tmp_path, "a-wrong-key", {"pim": saleslayer_connection(pim, api_key="nope")})
+        add_account(
+            tmp_path,
+            "b-spent-quota",
+            {"inv": {"plugin": "salync", "base_url": inventory.base_url, "api_key": INV_KEY}},
+        )
+        healthy = [
+            add_account(tmp_path, f"c-shop{n}", {"pim": saleslayer_connection(pim)})
+            for n in range(4)
+        ]
+        clock = FakeClock()
+        fleet = Fleet(tmp_path, concurrency=1, clock=clock)  # one at a time: the failures first
+        outcomes = await fleet.run_due()
+
+        assert [o.account for o in outcomes[:2]] == ["a-wrong-key", "b-spent-quota"]
+        statuses = {o.account: o.status for o in outcomes}
+        assert statuses == {
+            "a-wrong-key": "failed",
+            "b-spent-quota": "paused",
+            **{a.name: "ok" for a in healthy},
+        }
+        wrong = by_account(outcomes)["a-wrong-key"]
+        assert len(wrong.problems) == 1 and "401" in wrong.problems[0]
+        assert "nope" not in " ".join(wrong.problems)
+        for account in healthy:
+            assert mirror_titles(account) == emulator_titles(pim)
+
+        quota = by_account(outcomes)["b-spent-quota"]
+        assert quota.next_due is not None
+        resume = anyio_time(quota.next_due)
+        assert resume > clock.now  # the emulator's next midnight
+        clock.now = resume - 1  # every interval has passed, the quota has not reset
+        again = by_account(await fleet.run_due())
+        assert "b-spent-quota" not in again, "not retried before its resume time"
+        assert set(again) == {"a-wrong-key", *(a.name for a in healthy)}
+        clock.now = resume + 1
+        [entry] = [e for e in fleet.entries if e.account.name == "b-spent-quota"]
+        assert entry.due_at <= clock.now, "due again once its quota resets"
+
+
+async def test_a_waiting_webhook_event_makes_its_account_due_before_its_interval(
+    tmp_path: Path,
+) -> None:
+    inventory = SalyncEmulator(
+        products=5, seed=3, plan="pro", api_keys=(INV_KEY,), rate_limit=False
+    )
+    async with inventory.running():
+        connection = {
+            "plugin": "salync",
+            "base_url": inventory.base_url,
+            "api_key": INV_KEY,
+            "rate_limits": "none",  # one key for both accounts: they would share its windows
+        }
+        quiet = add_account(tmp_path, "quiet", {"inv": connection}, interval="1h")
+        hooked = add_account(tmp_path, "hooked", {"inv": connection}, interval="1h")
+        clock = FakeClock()
+        fleet = Fleet(tmp_path, clock=clock)
+        assert {o.account for o in await fleet.run_due()} == {"quiet", "hooked"}
+
+        clock.advance(30 * 60)
+        assert await fleet.run_due() == [], "half an interval later nothing is due"
+
+        receive_product_event(hooked.directory / "salync.db", inventory)
+        [outcome] = await fleet.run_due()
+        assert (outcome.account, outcome.status) == ("hooked", "ok")
+        assert "HOOK-0001" in mirror_titles(hooked)
+        assert "HOOK-0001" not in mirror_titles(quiet)
+
+        assert await fleet.run_due() == [], "the event is applied: nothing waits any more"
+
+
+async def test_with_one_slot_a_big_account_never_runs_twice_before_a_due_small_one(
+    tmp_path: Path,
+) -> None:
+    big = SalesLayerEmulator(products=150, seed=1, api_key=SL_KEY, rate_limit=False)
+    small = SalesLayerEmulator(products=2, seed=2, api_key=SL_KEY, rate_limit=False)
+    async with big.running(), small.running():
+        add_account(tmp_path, "big", {"pim": saleslayer_connection(big)}, interval=0.001)
+        for n in range(3):
+            add_account(
+                tmp_path, f"small{n}", {"pim": saleslayer_connection(small)}, interval=0.001
+            )
+        order: list[str] = []
+        with anyio.CancelScope() as scope:
+
+            def note(outcome: AccountOutcome) -> None:
+                order.append(outcome.account)
+                if len(order) == 12:
+                    scope.cancel()
+
+            fleet = Fleet(tmp_path, concurrency=1, on_outcome=note, poll_seconds=0.01)
+            with anyio.fail_after(60):
+                await fleet.run()
+
+    assert order.count("big") == 3
+    for start in range(0, 12, 4):  # every account once per four runs: round robin
+        assert sorted(order[start : start + 4]) == ["big", "small0", "small1", "small2"], order
+
+
+async def test_status_reads_every_account_without_creating_a_mirror(tmp_path: Path) -> None:
+    pim = SalesLayerEmulator(products=2, seed=1, api_key=SL_KEY, rate_limit=False)
+    async with pim.running():
+        ran = add_account(tmp_path, "ran", {"pim": saleslayer_connection(pim)})
+        never = add_account(tmp_path, "never", {"pim": saleslayer_connection(pim)})
+        await Fleet([ran]).run_due()
+
+        rows = {row["account"]: row for row in fleet_status(discover_accounts(tmp_path))}
+
+    assert rows["ran"]["last_status"] == "ok"
+    assert rows["ran"]["last_run"] is not None
+    assert rows["ran"]["next_due"] > rows["ran"]["last_run"]
+    assert rows["never"]["last_status"] == "never run"
+    assert not (never.directory / "salync.db").exists(), "status creates nothing"
+
+
+def receive_product_event(mirror: Path, emulator: SalyncEmulator) -> None:
+    """A `product.created` webhook delivery committed to the inbox beside the mirror, as the
+    receiver commits it."""
+    ws = emulator.workspace
+    template = ws.product_json(next(p for p in ws.products.values() if not p.has_variants))
+    product = {**template, "id": "prd_hook1", "sku": "HOOK-0001", "name": "Hook 1"}
+    inbox = Inbox.beside(mirror)
+    try:
+        inbox.receive(
+            [Delivery("inv", [("evt_hook1", "product.created", {"object": product})], "0" * 64)]
+        )
+    finally:
+        inbox.close()
+
+
+def anyio_time(iso: str) -> float:
+    from salync_core.fleet.due import parse_time
+
+    moment = parse_time(iso)
+    assert moment is not None
+    return moment
+
+
+class contextlib_all:  # noqa: N801 (reads as a context manager)
+    """Run several emulators for the length of a block."""
+
+    def __init__(self, emulators: list[Any]) -> None:
+        self.emulators = emulators
+
+    async def __aenter__(self) -> None:
+        for emulator in self.emulators:
+            await emulator.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for emulator in self.emulators:
+            await emulator.stop()
