@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from attrs import Factory, define
+from attrs import Factory, define, frozen
 
 from salync_core.conflicts.policies import (
     MISSING,
@@ -48,14 +48,31 @@ class Outcome:
     decisions: int = 0
 
 
+@frozen
+class FieldRule:
+    """How one field of one entity is resolved for one origin, looked up once and kept: the
+    resolver reads it for every field of every record, so nothing in it is computed twice."""
+
+    policy: Policy
+    rule: str
+    """``policy.rule``, kept: some policies build it on every call."""
+    first: FieldDecision
+    """The policy's answer to this origin for a field the mirror does not hold yet."""
+    keyed: bool
+    """Merged key by key (``models.KEYED_FIELDS``)."""
+    counter: bool
+    """Merged by difference (``models.COUNTER_FIELDS``)."""
+    counts_both: bool
+    """A counter under last-writer-wins: both writes are kept, there is no last writer."""
+
+
 class Resolver:
     """Decides incoming records field by field under a :class:`PolicySet`."""
 
     def __init__(self, policies: PolicySet, decide_hook: DecideHook | None = None) -> None:
         self.policies = policies
         self.decide_hook = decide_hook
-        self._by_entity: dict[str, dict[str, Policy]] = {}
-        self._firsts: dict[tuple[int, str], FieldDecision] = {}
+        self._rules: dict[tuple[str, str], dict[str, FieldRule]] = {}
 
     def resolve(
         self,
@@ -69,45 +86,45 @@ class Resolver:
     ) -> Outcome:
         """Resolve ``incoming`` from ``origin`` against the mirror's ``fields`` and ``clocks``.
 
-        This runs once per record on every page, so it is written for speed: policies are
-        looked up once per entity and field, and a field equal to its base or to the mirror's
-        value costs two dictionary reads.
+        This runs once per record on every page, so it is written for speed: each field's
+        :class:`FieldRule` is built once per origin, and a field equal to its base or to the
+        mirror's value costs two dictionary reads.
         """
         outcome = Outcome()
-        policy_of = self._entity_policies(entity)
-        keyed = KEYED_FIELDS.get(entity, frozenset())
-        counters = COUNTER_FIELDS.get(entity, frozenset())
+        rules = self._rules.get((entity, origin))
+        if rules is None:
+            rules = self._rules[(entity, origin)] = {}
         for name, value in incoming.items():
             seen = MISSING if base is None else base.get(name, MISSING)
             if seen is not MISSING and seen == value:
                 continue  # not changed by origin since it last saw it: never a candidate
             have = MISSING if fields is None else fields.get(name, MISSING)
-            if name in keyed and type(value) is dict:
+            rule = rules.get(name) or self._rule(rules, entity, origin, name)
+            if rule.keyed and type(value) is dict:
                 value = _merge_keys(value, seen, have)
                 if value is None:
                     continue  # no key changed since origin last saw it
-            merged = name in counters and _whole(seen) and _whole(have) and _whole(value)
+            merged = rule.counter and _whole(seen) and _whole(have) and _whole(value)
             if merged:
                 value = have + (value - seen)  # see COUNTER_FIELDS
             if have is not MISSING and have == value:
                 continue  # already the mirror's value
             current = None if have is MISSING else _current(have, clocks, name)
-            policy = policy_of.get(name) or self._policy(entity, name)
             outcome.decisions += 1
             decision = None
             if self.decide_hook is not None:
                 have_value = None if current is None else current.value
                 decision = self.decide_hook(entity, name, origin, have_value, value)
-            if decision is None and merged and isinstance(policy, LastWriterWins):
+            if decision is None and merged and rule.counts_both:
                 decision = FieldDecision.ACCEPT  # both writes are kept: no last writer
             if decision is None:
                 if current is None:
-                    decision = self._first(policy, origin)
+                    decision = rule.first
                 else:
-                    decision = policy.decide(origin, value, ts, current, seen)
+                    decision = rule.policy.decide(origin, value, ts, current, seen)
             if decision is FieldDecision.ACCEPT:
                 outcome.changed[name] = value
-                outcome.clocks[name] = [origin, ts, 0, policy.rule]
+                outcome.clocks[name] = [origin, ts, 0, rule.rule]
             else:
                 outcome.diverged = True
                 if decision is FieldDecision.CONFLICT and current is not None:
@@ -116,31 +133,29 @@ class Resolver:
                     outcome.rejected.append(name)
         return outcome
 
-    def _first(self, policy: Policy, origin: str) -> FieldDecision:
-        key = (id(policy), origin)
-        decision = self._firsts.get(key)
-        if decision is None:
-            decision = self._firsts[key] = policy.first(origin)
-        return decision
-
-    def _entity_policies(self, entity: str) -> dict[str, Policy]:
-        found = self._by_entity.get(entity)
-        if found is None:
-            found = self._by_entity[entity] = {}
-        return found
-
-    def _policy(self, entity: str, name: str) -> Policy:
+    def _rule(self, rules: dict[str, FieldRule], entity: str, origin: str, name: str) -> FieldRule:
         policy = self.policies.for_field(entity, name)
-        self._by_entity[entity][name] = policy
-        return policy
+        counter = name in COUNTER_FIELDS.get(entity, ())
+        rule = rules[name] = FieldRule(
+            policy=policy,
+            rule=policy.rule,
+            first=policy.first(origin),
+            keyed=name in KEYED_FIELDS.get(entity, ()),
+            counter=counter,
+            counts_both=counter and isinstance(policy, LastWriterWins),
+        )
+        return rule
 
 
 def _merge_keys(value: dict[str, Any], seen: Any, have: Any) -> dict[str, Any] | None:
     """The mirror's map with the keys ``origin`` changed since it last saw them; ``None`` when
     it changed none. Keys it does not send are left alone, so a one-language platform never
     erases the other languages, nor one catalog the attributes of another."""
-    old = seen if type(seen) is dict else {}
-    changed = {key: item for key, item in value.items() if old.get(key, MISSING) != item}
+    if type(seen) is not dict:  # a new map (the usual first sync): every key is a change
+        if not value:
+            return None
+        return value if type(have) is not dict else {**have, **value}
+    changed = {key: item for key, item in value.items() if seen.get(key, MISSING) != item}
     if not changed:
         return None
     current = have if type(have) is dict else {}
