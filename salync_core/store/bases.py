@@ -45,11 +45,12 @@ def encode_base(held: Mapping[str, Any], fields: Mapping[str, Any] | None) -> st
         return to_json(held)
     if not fields:
         return to_json(held) if held else None
-    diff = {
-        name: value
-        for name, value in held.items()
-        if name not in fields or not _same(value, fields[name])
-    }
+    diff: dict[str, Any] = {}
+    for name, value in held.items():  # this runs for every record delivered: no calls inside
+        mirror = fields.get(name, diff)  # diff: a sentinel no field value can be
+        if value is mirror or (type(value) is type(mirror) and value == mirror):
+            continue
+        diff[name] = value
     if fields.keys() != held.keys():
         absent = [name for name in fields if name not in held]
         if absent:

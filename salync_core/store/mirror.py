@@ -58,6 +58,8 @@ def encode_clocks(clocks: dict[str, Any], fields: dict[str, Any]) -> str:
         groups.setdefault((origin, ts, seq, rule), []).append(name)
     if len(clocks) != len(fields) or clocks.keys() != fields.keys():
         return dumps([[*clock, names] for clock, names in groups.items()])
+    if len(groups) == 1:
+        return dumps([list(next(iter(groups)))])
     rest = max(groups, key=lambda clock: len(groups[clock]))
     return dumps(
         [list(rest), *([*clock, names] for clock, names in groups.items() if clock != rest)]
@@ -66,7 +68,8 @@ def encode_clocks(clocks: dict[str, Any], fields: dict[str, Any]) -> str:
 
 def decode_clocks(stored: str | bytes, fields: dict[str, Any]) -> dict[str, Any]:
     """``{field: [origin, source_ts, seq, rule]}`` from :func:`encode_clocks`' text and the
-    record's ``fields`` (which an entry without names stands for the rest of)."""
+    record's ``fields`` (which an entry without names stands for the rest of). The fields of
+    that entry share one list: a clock is replaced, never changed in place."""
     clocks: dict[str, Any] = {}
     rest = None
     for entry in loads(stored):
@@ -76,11 +79,11 @@ def decode_clocks(stored: str | bytes, fields: dict[str, Any]) -> dict[str, Any]
         origin, ts, seq, rule, names = entry
         for name in names:
             clocks[name] = [origin, ts, seq, rule]
-    if rest is not None:
-        for name in fields:
-            if name not in clocks:
-                clocks[name] = [*rest]
-    return clocks
+    if rest is None:
+        return clocks
+    if not clocks:
+        return dict.fromkeys(fields, rest)
+    return {**dict.fromkeys(fields, rest), **clocks}
 
 
 def _chunks(items: Sequence[str], size: int = 900) -> Iterable[Sequence[str]]:
@@ -358,19 +361,22 @@ def _held(record: Record, base: dict[str, Any] | None) -> dict[str, Any]:
     kept from before (it still holds what we pushed to it in other languages). An empty keyed
     map is left out: resolution and planning read a missing map as an empty one, and the mirror
     never stores one, so the base stays the mirror's record (nothing stored)."""
+    fields = record.fields
     held = None
-    for name in KEYED_FIELDS.get(record.entity, frozenset()).intersection(record.fields):
-        now = record.fields[name]
+    for name in KEYED_FIELDS.get(record.entity, ()):
+        now = fields.get(name)
         if type(now) is not dict:
             continue
-        before = base.get(name) if base else None
-        if type(before) is dict and before.keys() - now.keys():
-            held = held if held is not None else dict(record.fields)
+        if now:
+            before = base.get(name) if base else None
+            if type(before) is not dict or not before.keys() - now.keys():
+                continue
+            held = held if held is not None else dict(fields)
             held[name] = {**before, **now}
-        elif not now:
-            held = held if held is not None else dict(record.fields)
+        else:
+            held = held if held is not None else dict(fields)
             del held[name]
-    return record.fields if held is None else held
+    return fields if held is None else held
 
 
 def _epoch(source_ts: str | None) -> float | None:
