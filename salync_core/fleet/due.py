@@ -68,8 +68,8 @@ def connections_due(
         started = parse_time(last.started_at) or now
         if inbox.get(name):
             found.append(ConnectionDue(name, min(now, started + interval), "webhook events"))
-        elif name in schedule.local_waiting:
-            found.append(ConnectionDue(name, min(now, started + interval), "local edits"))
+        elif name in schedule.local_waiting and started + interval > now:  # a push, early
+            found.append(ConnectionDue(name, now, "local edits"))
         else:
             found.append(ConnectionDue(name, started + interval, "interval"))
     return found
