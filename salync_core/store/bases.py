@@ -88,11 +88,16 @@ Overwrite = tuple[Mapping[str, Any], Mapping[str, Any]]
 
 # The connections that hold anything, by a skip over id_map's primary key (a handful of rows,
 # whatever the size of the table), then each one's rows of the keys by that key as well.
-_OTHERS_SQL = (
+HOLDERS = (
     "WITH RECURSIVE holders(name) AS (SELECT min(connection) FROM id_map"
     " UNION ALL SELECT (SELECT min(connection) FROM id_map WHERE connection > name)"
-    " FROM holders WHERE name IS NOT NULL)"
-    " SELECT m.connection, m.key, m.base FROM holders JOIN id_map m ON m.connection = holders.name"
+    " FROM holders WHERE name IS NOT NULL) "
+)
+"""A CTE of the connections id_map holds rows of: join ``holders`` on ``connection`` to look a
+record up in every connection's rows by the primary key instead of scanning the table."""
+_OTHERS_SQL = (
+    HOLDERS + "SELECT m.connection, m.key, m.base FROM holders"
+    " JOIN id_map m ON m.connection = holders.name"
     " WHERE m.entity = ? AND m.key IN (SELECT value FROM json_each(?)) AND m.connection IS NOT ?"
 )
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from salync_core.store.bases import decode_base, preserve
+from salync_core.store.bases import HOLDERS, decode_base, preserve
 from salync_core.store.database import Transaction, to_json
 from salync_core.store.mirror import decode_clocks, encode_clocks
 
@@ -93,7 +93,8 @@ def bases_of(
             decode_base(base, None if fields is None else orjson.loads(fields)),
         )
         for connection, external_id, base, fields in conn.execute(
-            "SELECT m.connection, m.external_id, m.base, r.fields FROM id_map m"
+            HOLDERS + "SELECT m.connection, m.external_id, m.base, r.fields FROM holders"
+            " JOIN id_map m ON m.connection = holders.name"
             " LEFT JOIN records r ON r.entity = m.entity AND r.key = m.key"
             " WHERE m.entity = ? AND m.key = ? ORDER BY m.connection",
             (entity, key),

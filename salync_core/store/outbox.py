@@ -59,7 +59,9 @@ def mark_planned(txn: Transaction, connection: str) -> None:
         (connection, txn.last_seq),
     )
     txn.conn.execute(
-        "UPDATE id_map SET diverged = 0 WHERE connection = ? AND diverged = 1", (connection,)
+        "UPDATE id_map INDEXED BY id_map_diverged SET diverged = 0"  # not all the primary key
+        " WHERE connection = ? AND diverged = 1",
+        (connection,),
     )
 
 
