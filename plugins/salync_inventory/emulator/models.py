@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Final
 
 from attrs import define, field
@@ -56,8 +57,14 @@ def validation_error(message: str) -> ApiError:
 
 def iso_ms(ms: int) -> str:
     """``1764000000123`` → ``"2025-11-24T16:00:00.123Z"``."""
-    stamp = datetime.fromtimestamp(ms / 1000, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return f"{_iso_second(ms // 1000)}.{ms % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    """The whole-second part (cached: every answer formats several stamps, most of them the
+    same few seconds)."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def iso_ms_or_none(ms: int | None) -> str | None:
