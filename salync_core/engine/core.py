@@ -33,6 +33,7 @@ from salync_core.engine.connections import (
     open_connection,
     today,
 )
+from salync_core.engine.mapper_pool import MapperPool, MapPolicy
 from salync_core.engine.pipeline import PageWork, Progress, sync_stream, usage_rows
 from salync_core.engine.push import push_connection
 from salync_core.engine.reconcile import reconcile_stream
@@ -61,9 +62,15 @@ logger = logging.getLogger("salync.engine")
 class Engine:
     """A configuration, its mirror, and the operations on both."""
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(
+        self, config: Config, store: Store, *, mapper_pool: MapperPool | None = None
+    ) -> None:
         self.config = config
         self.store = store
+        self.map_policy = MapPolicy.from_setting(config.map_processes)
+        self._shared_pool = mapper_pool
+        """A pool the host shares among engines (a fleet): used, never closed, here."""
+        self._own_pool: MapperPool | None = None
         self.policies = PolicySet.from_config(
             config.policies, config.connections, plugins.policy_factories()
         )
@@ -77,13 +84,19 @@ class Engine:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, config: Config | str | Path = "salync.toml") -> AsyncIterator[Engine]:
-        """Open the configuration and its mirror; closes the mirror on exit."""
+    async def open(
+        cls,
+        config: Config | str | Path = "salync.toml",
+        *,
+        mapper_pool: MapperPool | None = None,
+    ) -> AsyncIterator[Engine]:
+        """Open the configuration and its mirror; closes the mirror on exit. A host running
+        many engines passes one ``mapper_pool`` to all of them (see :class:`MapperPool`)."""
         loaded = config if isinstance(config, Config) else load_config(config)
         store = Store(loaded.store_path)
         engine = None
         try:
-            engine = cls(loaded, store)
+            engine = cls(loaded, store, mapper_pool=mapper_pool)
             yield engine
         finally:
             if engine is not None:
@@ -96,6 +109,19 @@ class Engine:
         live, self._live = self._live, {}
         for connection in live.values():
             await connection.close()
+        pool, self._own_pool = self._own_pool, None
+        if pool is not None:
+            await pool.aclose()
+
+    @property
+    def mapper_pool(self) -> MapperPool | None:
+        """The worker processes that map long passes: the shared pool, else the engine's
+        own (created on first use, no process started until a pass asks for one)."""
+        if self._shared_pool is not None:
+            return self._shared_pool
+        if self._own_pool is None and self.map_policy.processes > 0:
+            self._own_pool = MapperPool(self.map_policy.processes)
+        return self._own_pool
 
     def _decide_hook(self) -> DecideHook | None:
         hook = plugins.pm.hook.decide_field
@@ -366,6 +392,7 @@ class Engine:
         self, live: LiveConnection, stream: Stream, run_id: int, guard: DeletionGuard | None = None
     ) -> PageWork:
         work = PageWork(live, stream, self.resolver, self.policies, run_id)
+        work.pool, work.map_policy = self.mapper_pool, self.map_policy
         if guard is not None:
             work.guard = guard
         return work

@@ -2,7 +2,10 @@
 
 Two stages overlap: the event loop fetches and maps page N+1 (pure work, no database) while
 the store's worker thread resolves page N against the mirror and writes it, so Python work on
-one side runs while SQLite works on the other. A page, its records, change-log rows,
+one side runs while SQLite works on the other. On a long pass, mapping moves to worker
+processes (:mod:`salync_core.engine.mapper_pool`): the event loop then only fetches and sends
+pages out, several pages may be in mapping at once, and the consumer still applies them in
+order. A page, its records, change-log rows,
 tombstones, dead letters, request counters and the stream's new cursor are committed together,
 so a process killed between pages resumes from the last committed cursor with nothing lost and
 nothing logged twice.
@@ -10,17 +13,28 @@ nothing logged twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import time
 from typing import Any, Protocol
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from attrs import define, field
 
 from salync_core.conflicts.policy_set import PolicySet
 from salync_core.conflicts.resolver import Resolver
 from salync_core.engine.connections import LiveConnection
+from salync_core.engine.mapper_pool import (
+    MapperPool,
+    MappingSpec,
+    MapPolicy,
+    MapResult,
+    pays,
+    records_from,
+    spec_for,
+)
 from salync_core.engine.mapping import map_items
 from salync_core.engine.report import Problem, RunReport
 from salync_core.engine.sweep import DeletionGuard, tombstone_unseen
@@ -60,6 +74,9 @@ class PageWork:
     """Off for pages that are not part of the stream's pass (reconcile fetching missing items)."""
     guard: DeletionGuard = field(factory=DeletionGuard)
     """When a page's :class:`~salync_core.platform.Sweep` may tombstone many records."""
+    pool: MapperPool | None = None
+    """Worker processes that may map this stream's pages (see :class:`PageMapper`)."""
+    map_policy: MapPolicy = field(factory=lambda: MapPolicy(0))
 
 
 @define
@@ -79,6 +96,80 @@ def map_page(work: PageWork, page: Page) -> MappedPage:
     records, rejects = map_items(live.platform, live.ctx, work.stream, page.items)
     rejects.extend((r.raw, r.reason) for r in page.rejects)
     return MappedPage(page, records, rejects)
+
+
+@define
+class PendingPage:
+    """A page being mapped in a worker process; :meth:`mapped` waits for it."""
+
+    page: Page
+    future: asyncio.Future[MapResult]
+
+    async def mapped(self) -> MappedPage:
+        rows, rejects = await self.future
+        rejects.extend((r.raw, r.reason) for r in self.page.rejects)
+        return MappedPage(self.page, records_from(rows), rejects)
+
+
+@define
+class PageMapper:
+    """Maps one pass's pages in-process or in the pool.
+
+    Under ``auto`` a pass goes to the pool only when it is long (:class:`MapPolicy`) and
+    mapping a page costs the event loop clearly more than shipping it would (measured once,
+    on the page where the pass turns long: :func:`~salync_core.engine.mapper_pool.pays`);
+    pages keep mapping in-process until the workers are up, so none waits for a process to
+    start. A number set explicitly sends every page to the pool, waiting for it once."""
+
+    work: PageWork
+    pages: int = 0
+    total: int | None = None
+    spec: MappingSpec | None = None
+    use_pool: bool | None = None
+    """Decided once per pass: ``None`` until the pass is long enough to ask."""
+    pending: list[PendingPage] = field(factory=list)
+
+    async def map(self, page: Page) -> MappedPage | PendingPage:
+        self.pages += 1
+        if self.total is None:
+            self.total = page.total  # later pages may count only what is left
+        pool = self._pool()
+        if pool is None or self.spec is None:
+            return map_page(self.work, page)
+        if self.use_pool is None and not self.work.map_policy.wait:
+            started = time.thread_time()
+            mapped = map_page(self.work, page)
+            self.use_pool = pays(time.thread_time() - started, page.items, mapped.records)
+            return mapped
+        self.use_pool = True
+        pool.warm(self.spec)
+        if self.work.map_policy.wait and not pool.ready(self.spec):
+            await pool.wait_ready(self.spec)
+        if not pool.ready(self.spec):
+            return map_page(self.work, page)
+        pending = PendingPage(page, pool.submit(self.spec, self.work.stream, page.items))
+        self.pending = [p for p in self.pending if not p.future.done()] + [pending]
+        return pending
+
+    def _pool(self) -> MapperPool | None:
+        pool, policy = self.work.pool, self.work.map_policy
+        if pool is None or self.use_pool is False:
+            return None
+        if not policy.wants_pool(self.pages, self.total):
+            return None
+        if self.spec is None:
+            self.spec = spec_for(self.work.live)
+        if self.spec is None or pool.unavailable(self.spec):
+            return None
+        return pool
+
+    def cancel(self) -> None:
+        """Drop what is still being mapped (the pass stopped)."""
+        for pending in self.pending:
+            if pending.future.done() and not pending.future.cancelled():
+                pending.future.exception()  # seen: no "never retrieved" warning
+            pending.future.cancel()
+        self.pending.clear()
 
 
 def apply_page(
@@ -135,7 +226,7 @@ def usage_rows(live: LiveConnection) -> dict[str, dict[str, int]]:
 
 
 _End = tuple[str, BaseException | None]
-_Item = MappedPage | _End
+_Item = MappedPage | PendingPage | _End
 
 
 async def sync_stream(
@@ -151,51 +242,80 @@ async def sync_stream(
     to its end. Problems are recorded in ``report``; a daily quota stops the stream cleanly at a
     committed page.
     """
-    stream_report = report.stream(work.stream.name)
-    send, receive = anyio.create_memory_object_stream[_Item](max_buffer_size=1)
-    last_cursor, completed, full = cursor, False, False
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_produce, work, cursor, send)
-        async with receive:
-            async for item in receive:
-                if isinstance(item, tuple):
-                    completed = stream_report.finished = item[1] is None
-                    await _record_end(store, item[1], work, report)
-                    break
-                usage = usage_rows(work.live)
-                report.requests += sum(day["requests"] for day in usage.values())
-                try:
-                    stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
-                except Exception as exc:  # a bug or a broken store: stop this stream, say so
-                    message = _apply_failure(store, work, exc)
-                    report.problems.append(
-                        Problem(work.live.name, work.stream.name, message, item.page.ref, True)
-                    )
-                    break
-                last_cursor, full = item.page.cursor, item.page.full
-                stream_report.pages += 1
-                stream_report.applied.add(stats)
-                stream_report.rejected += rejected
-                stream_report.deleted += deleted
-                for refusal in item.refused:
-                    report.problems.append(
-                        Problem(work.live.name, work.stream.name, refusal, item.page.ref)
-                    )
-                if rejected:
-                    report.problems.append(
-                        Problem(
-                            work.live.name,
-                            work.stream.name,
-                            f"{rejected} item(s) rejected to dead letters",
-                            item.page.ref,
-                        )
-                    )
-                if progress is not None:
-                    progress.page_done(
-                        work.live.name, work.stream.name, len(item.page.items), item.page.total
-                    )
-            tg.cancel_scope.cancel()  # stop the producer before its stream closes under it
+    ahead = 1 + (work.pool.processes if work.pool is not None else 0)
+    send, receive = anyio.create_memory_object_stream[_Item](max_buffer_size=ahead)
+    mapper = PageMapper(work)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_produce, work, mapper, cursor, send)
+            async with receive:
+                last_cursor, completed, full = await _consume(
+                    store, work, receive, report, progress, cursor
+                )
+                tg.cancel_scope.cancel()  # stop the producer before its stream closes under it
+    finally:
+        mapper.cancel()
     return last_cursor, completed and full
+
+
+async def _consume(
+    store: Store,
+    work: PageWork,
+    receive: MemoryObjectReceiveStream[_Item],
+    report: RunReport,
+    progress: Progress | None,
+    cursor: Any,
+) -> tuple[Any, bool, bool]:
+    """Apply pages in the order they were fetched; returns (last cursor, finished, full)."""
+    stream_report = report.stream(work.stream.name)
+    last_cursor, completed, full = cursor, False, False
+    async for received in receive:
+        if isinstance(received, tuple):
+            completed = stream_report.finished = received[1] is None
+            await _record_end(store, received[1], work, report)
+            break
+        try:
+            item = await received.mapped() if isinstance(received, PendingPage) else received
+        except Exception as exc:  # a mapping hook's bug, or a worker process that died
+            logger.exception("%s/%s: mapping a page failed", work.live.name, work.stream.name)
+            message = f"mapping a page failed in a worker process: {type(exc).__name__}: {exc}"
+            report.problems.append(
+                Problem(work.live.name, work.stream.name, message, received.page.ref, True)
+            )
+            break
+        usage = usage_rows(work.live)
+        report.requests += sum(day["requests"] for day in usage.values())
+        try:
+            stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
+        except Exception as exc:  # a bug or a broken store: stop this stream, say so
+            message = _apply_failure(store, work, exc)
+            report.problems.append(
+                Problem(work.live.name, work.stream.name, message, item.page.ref, True)
+            )
+            break
+        last_cursor, full = item.page.cursor, item.page.full
+        stream_report.pages += 1
+        stream_report.applied.add(stats)
+        stream_report.rejected += rejected
+        stream_report.deleted += deleted
+        for refusal in item.refused:
+            report.problems.append(
+                Problem(work.live.name, work.stream.name, refusal, item.page.ref)
+            )
+        if rejected:
+            report.problems.append(
+                Problem(
+                    work.live.name,
+                    work.stream.name,
+                    f"{rejected} item(s) rejected to dead letters",
+                    item.page.ref,
+                )
+            )
+        if progress is not None:
+            progress.page_done(
+                work.live.name, work.stream.name, len(item.page.items), item.page.total
+            )
+    return last_cursor, completed, full
 
 
 def _apply_failure(store: Store, work: PageWork, exc: Exception) -> str:
@@ -208,13 +328,15 @@ def _apply_failure(store: Store, work: PageWork, exc: Exception) -> str:
     return f"internal error applying a page: {type(exc).__name__}: {exc}"
 
 
-async def _produce(work: PageWork, cursor: Any, send: MemoryObjectSendStream[_Item]) -> None:
+async def _produce(
+    work: PageWork, mapper: PageMapper, cursor: Any, send: MemoryObjectSendStream[_Item]
+) -> None:
     """Fetch and map pages; the page being written meanwhile waits in the worker thread."""
     async with send:
         try:
             try:
                 async for page in work.live.platform.fetch(work.live.ctx, work.stream, cursor):
-                    await send.send(map_page(work, page))
+                    await send.send(await mapper.map(page))
             except (SalyncError, QuotaExhausted) as exc:
                 await send.send(("error", exc))
             else:
