@@ -58,7 +58,7 @@ def mirror_titles(account: Account) -> dict[str, Any]:
             "SELECT key, json_extract(fields, '$.title') FROM records"
             " WHERE entity = 'product' AND deleted = 0"
         )
-        return {key: title for key, title in rows}
+        return dict(rows)
 
 
 def emulator_titles(emulator: SalesLayerEmulator) -> dict[str, Any]:
@@ -75,23 +75,22 @@ def by_account(outcomes: list[AccountOutcome]) -> dict[str, AccountOutcome]:
 
 
 async def test_a_fleet_of_fifty_accounts_converges(tmp_path: Path) -> None:
-    emulators = [
-        SalesLayerEmulator(products=4, seed=seed, api_key=SL_KEY, rate_limit=False)
-        for seed in range(1, 6)
-    ]
-    async with contextlib_all(emulators):
-        accounts = {
-            f"shop{n:02d}": add_account(
-                tmp_path, f"shop{n:02d}", {"pim": saleslayer_connection(emulators[n % 5])}
-            )
-            for n in range(50)
-        }
+    pim = SalesLayerEmulator(products=4, seed=1, rate_limit=False, accounts=50)
+    async with pim.running():
+        accounts = [
+            add_account(tmp_path, f"shop{i:02d}", {"pim": pim.account_options(i)})
+            for i in range(50)
+        ]
         fleet = Fleet(tmp_path, concurrency=8)
         outcomes = by_account(await fleet.run_due())
 
-        assert {name: o.status for name, o in outcomes.items()} == dict.fromkeys(accounts, "ok")
-        for n, (name, account) in enumerate(sorted(accounts.items())):
-            assert mirror_titles(account) == emulator_titles(emulators[n % 5]), name
+        assert {name: o.status for name, o in outcomes.items()} == {
+            a.name: "ok" for a in accounts
+        }
+        for i, account in enumerate(accounts):
+            with pim.as_account(i):
+                assert mirror_titles(account) == emulator_titles(pim), account.name
+        assert len({str(mirror_titles(a)) for a in accounts}) == 50, "fifty different shops"
         assert await fleet.run_due() == [], "nothing is due again within the interval"
 
 
@@ -122,7 +121,8 @@ async def test_a_wrong_key_and_a_spent_quota_do_not_hold_up_the_others(tmp_path:
             **{a.name: "ok" for a in healthy},
         }
         wrong = by_account(outcomes)["a-wrong-key"]
-        assert len(wrong.problems) == 1 and "401" in wrong.problems[0]
+        assert len(wrong.problems) == 1
+        assert "401" in wrong.problems[0]
         assert "nope" not in " ".join(wrong.problems)
         for account in healthy:
             assert mirror_titles(account) == emulator_titles(pim)
@@ -236,18 +236,3 @@ def anyio_time(iso: str) -> float:
     moment = parse_time(iso)
     assert moment is not None
     return moment
-
-
-class contextlib_all:  # noqa: N801 (reads as a context manager)
-    """Run several emulators for the length of a block."""
-
-    def __init__(self, emulators: list[Any]) -> None:
-        self.emulators = emulators
-
-    async def __aenter__(self) -> None:
-        for emulator in self.emulators:
-            await emulator.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        for emulator in self.emulators:
-            await emulator.stop()

@@ -24,6 +24,7 @@ from attrs import Factory, define, frozen
 
 from salync_core.config import CONFIG_FILE, Config, load_config
 from salync_core.engine import Engine, RunReport
+from salync_core.engine.writers import Writers
 from salync_core.errors import MirrorBusy, SalyncError
 from salync_core.fleet.due import ConnectionDue, connections_due, iso, next_due
 from salync_core.store import Store
@@ -153,24 +154,33 @@ async def _run(
             outcome.synced = to_sync + to_push
         after = account_due(config, clock())
     _judge(outcome, reports, after, clock())
+    lost = getattr(lease, "lost", None)
+    if lost:  # another holder took the mirror over: its writes were refused from then on
+        outcome.status = "fenced"
+        outcome.problems.append(_line(str(lost)))
 
 
 @contextlib.asynccontextmanager
 async def _engine(config: Config) -> AsyncIterator[Engine]:
-    """``Engine.open`` with the mirror opened and closed on a worker thread (creating one runs
-    its migrations): the event loop keeps serving the other accounts meanwhile."""
-    store = await anyio.to_thread.run_sync(Store, config.store_path)
-    try:
-        engine = Engine(config, store)
-        engine.lock_wait = 0  # another process on this mirror: "busy", not a wait
+    """``Engine.open``, but the mirror's lock is taken first (without waiting: another holder
+    raises :class:`MirrorBusy`) and held until the mirror is closed, so two processes never
+    both create (migrate) or write one mirror; the mirror is opened and closed on a worker
+    thread, so the event loop keeps serving the other accounts meanwhile."""
+    writers = Writers(config.store_path)
+    async with writers.mirror_lock(0):
+        store = await anyio.to_thread.run_sync(Store, config.store_path)
         try:
-            yield engine
+            engine = Engine(config, store)
+            engine.writers = writers  # already holding the lock (it is re-entrant)
+            engine.lock_wait = 0
+            try:
+                yield engine
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await engine.aclose()
         finally:
             with anyio.CancelScope(shield=True):
-                await engine.aclose()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(store.close)
+                await anyio.to_thread.run_sync(store.close)
 
 
 def account_due(config: Config, now: float) -> list[ConnectionDue]:
