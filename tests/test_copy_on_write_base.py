@@ -105,6 +105,16 @@ def test_a_field_a_connection_never_held_stays_absent_from_its_base(tmp_path: Pa
     assert stored(store)["a"] == {"__absent__": ["status"]}
 
 
+def test_a_keyed_map_sent_empty_keeps_the_keys_the_connection_held(tmp_path: Path) -> None:
+    store = Store(tmp_path / "salync.db")
+    resolver = Resolver(PolicySet(default=LastWriterWins()))
+    deliver(store, resolver, "a", {"title": {"en": "A", "fr": "B"}}, "2026-01-01T00:00:00Z")
+    deliver(store, resolver, "a", {"title": {}, "attributes": {}}, "2026-01-02T00:00:00Z")
+
+    assert held(store)["a"] == {"title": {"en": "A", "fr": "B"}}, "it still holds both"
+    assert stored(store) == {"a": None}, "an empty map is no difference from the mirror's"
+
+
 def test_resolving_a_conflict_keeps_what_each_connection_held(tmp_path: Path) -> None:
     store = Store(tmp_path / "salync.db")
     resolver = Resolver(PolicySet(default=Manual()))

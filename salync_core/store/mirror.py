@@ -359,21 +359,19 @@ def _apply_one(
 def _held(record: Record, base: dict[str, Any] | None) -> dict[str, Any]:
     """What the connection holds now: its record, with the keys of keyed maps it did not send
     kept from before (it still holds what we pushed to it in other languages). An empty keyed
-    map is left out: resolution and planning read a missing map as an empty one, and the mirror
-    never stores one, so the base stays the mirror's record (nothing stored)."""
+    map is left out: resolution and planning read a missing map as an empty one, and the
+    resolver never writes one to the mirror, so the base stays the mirror's (nothing stored)."""
     fields = record.fields
     held = None
     for name in KEYED_FIELDS.get(record.entity, ()):
         now = fields.get(name)
         if type(now) is not dict:
             continue
-        if now:
-            before = base.get(name) if base else None
-            if type(before) is not dict or not before.keys() - now.keys():
-                continue
+        before = base.get(name) if base else None
+        if type(before) is dict and before.keys() - now.keys():
             held = held if held is not None else dict(fields)
             held[name] = {**before, **now}
-        else:
+        elif not now:
             held = held if held is not None else dict(fields)
             del held[name]
     return fields if held is None else held
