@@ -8,6 +8,7 @@ connection's ``attributes`` option, or everything with ``attributes = "*"``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import Any
 
 from salync_core.errors import DataError
@@ -68,7 +69,16 @@ def _drop_none(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _attributes(item: Mapping[str, Any], mapped: frozenset[str]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in mapped and "@" not in k and k != "Variants"}
+    """The catalog's own fields: every key the mapping does not read, except OData
+    annotations (``Variants@count``). ``mapped`` holds ``Variants`` too (see
+    :func:`_reads`), so a key costs one set lookup before the annotation check."""
+    return {k: v for k, v in item.items() if k not in mapped and "@" not in k}
+
+
+def _reads(*fields: str) -> frozenset[str]:
+    """The keys of an item the mapping reads (never attributes), with the expanded
+    ``Variants`` of a product, which become records of their own."""
+    return frozenset((*fields, "Variants"))
 
 
 PRODUCT_FIELDS = frozenset(
@@ -100,6 +110,15 @@ CATEGORY_FIELDS = frozenset(
         "cat_modify",
     }
 )
+_PRODUCT_READS = _reads(*PRODUCT_FIELDS)
+_CATEGORY_READS = _reads(*CATEGORY_FIELDS)
+
+
+@cache
+def _variant_reads(option_sources: tuple[str, ...]) -> frozenset[str]:
+    """A variant's mapped fields and the connection's option fields, built once per
+    connection's ``variant_options`` instead of once per variant."""
+    return _reads(*VARIANT_FIELDS, *option_sources)
 
 
 def product(item: Mapping[str, Any], option_fields: Mapping[str, str]) -> Iterator[Record | Reject]:
@@ -114,32 +133,35 @@ def product(item: Mapping[str, Any], option_fields: Mapping[str, str]) -> Iterat
             "category_refs": ref_list(item.get("cat_ref")) if "cat_ref" in item else None,
             "created_at": item.get("prod_creation"),
             "modified_at": item.get("prod_modify"),
-            "attributes": _attributes(item, PRODUCT_FIELDS),
+            "attributes": _attributes(item, _PRODUCT_READS),
         }
     )
     yield Record("product", ref, fields, _id(item, "prod_id"), item.get("prod_modify"), deleted)
     for raw in item.get("Variants") or ():
         try:
-            yield variant({"prod_ref": ref, **raw}, option_fields)
+            yield variant(raw, option_fields, product_ref=ref)
         except DataError as exc:
             yield Reject(raw, f"variant of product {ref}: {exc}")
 
 
-def variant(item: Mapping[str, Any], option_fields: Mapping[str, str]) -> Record:
+def variant(
+    item: Mapping[str, Any], option_fields: Mapping[str, str], product_ref: str | None = None
+) -> Record:
+    """A variant record; ``product_ref`` is the product it was expanded from, if any (its own
+    ``prod_ref``, when it has one, comes first)."""
     ref = _ref(item, "frmt_ref", "variant")
     status, deleted = _status(item, "frmt_stat")
     options = {
         name: str(item[src]) for src, name in option_fields.items() if item.get(src) is not None
     }
-    mapped = VARIANT_FIELDS | frozenset(option_fields)
     fields = _drop_none(
         {
-            "product_ref": item.get("prod_ref"),
+            "product_ref": item.get("prod_ref", product_ref),
             "status": status,
             "options": options or None,
             "created_at": item.get("frmt_creation"),
             "modified_at": item.get("frmt_modify"),
-            "attributes": _attributes(item, mapped),
+            "attributes": _attributes(item, _variant_reads(tuple(option_fields))),
         }
     )
     return Record("variant", ref, fields, _id(item, "frmt_id"), item.get("frmt_modify"), deleted)
@@ -156,7 +178,7 @@ def category(item: Mapping[str, Any]) -> Record:
             "status": status,
             "created_at": item.get("cat_creation"),
             "modified_at": item.get("cat_modify"),
-            "attributes": _attributes(item, CATEGORY_FIELDS),
+            "attributes": _attributes(item, _CATEGORY_READS),
         }
     )
     return Record("category", ref, fields, _id(item, "cat_id"), item.get("cat_modify"), deleted)
