@@ -222,6 +222,8 @@ class Pacer:
         """Learn from an answer's ``X-RateLimit-*`` headers (call before releasing its slot)."""
         now = self.clock.time()
         self._observe_burst(headers, now)
+        if "X-RateLimit-Limit" not in headers:
+            return  # most answers say nothing: skip working out the next midnight
         bucket = parse_bucket(headers, now, self.clock.next_midnight(), self.limits.daily)
         if bucket is None:
             return
@@ -345,13 +347,16 @@ class Pacer:
 
     def idle(self) -> bool:
         """Whether forgetting this pacer loses nothing a new one would not know: no request
-        in flight, no hold or quota pause ahead, every window's slots expired."""
-        now = self.clock.elapsed()
+        in flight, no hold or quota pause ahead, every window's slots expired, no daily count
+        and no bucket or burst window the server described still running."""
+        now, wall = self.clock.elapsed(), self.clock.time()
         return (
             self._in_flight == 0
             and self._hold_until <= now
-            and self._exhausted_until <= self.clock.time()
+            and self._exhausted_until <= wall
             and all(log.wait(now) == 0 and not log._slots for log in self._logs)
+            and (self._bucket is None or self._bucket.reset_at <= wall)
+            and (self._burst is None or (self._burst.reset_at or 0.0) <= wall)
         )
 
 
