@@ -355,6 +355,7 @@ class Pacer:
             and self._hold_until <= now
             and self._exhausted_until <= wall
             and all(log.wait(now) == 0 and not log._slots for log in self._logs)
+            and (self.limits.daily is None or self._daily.current() == 0)
             and (self._bucket is None or self._bucket.reset_at <= wall)
             and (self._burst is None or (self._burst.reset_at or 0.0) <= wall)
         )
