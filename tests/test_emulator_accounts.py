@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 
 import aiohttp
+import orjson
 import pytest
 from salync_saleslayer.emulator import SalesLayerEmulator
 
@@ -44,16 +46,25 @@ async def test_an_admin_route_refuses_an_account_the_emulator_does_not_serve() -
                 assert "account must be 0 to 1" in (await response.json())["message"]
 
 
-def test_salync_emulate_serves_accounts_and_says_how_their_keys_are_made() -> None:
-    command = [sys.executable, "-m", "salync_core", "emulate", "saleslayer", "--accounts", "3"]
+def test_salync_emulate_serves_accounts_and_says_where_their_options_are() -> None:
+    command = [sys.executable, "-m", "salync_core", "emulate", "salla", "--accounts", "3"]
     with subprocess.Popen([*command, "--products", "3"], stdout=subprocess.PIPE, text=True) as run:
         assert run.stdout is not None
         lines = [run.stdout.readline().rstrip("\n")]
         while lines[-1] != "stop with Ctrl-C" and lines[-1:] != [""]:
             lines.append(run.stdout.readline().rstrip("\n"))
+        url = lines[0].removesuffix("/admin/v2") + "/_emulator/account?account=2"
+        with urllib.request.urlopen(url) as answer:
+            options = orjson.loads(answer.read())["options"]
+        token = options["access_token"]
+        request = urllib.request.Request(
+            lines[0] + "/products", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request) as answer:
+            products = orjson.loads(answer.read())["data"]
         run.terminate()
 
-    assert "accepts api_key: sl-test-key" in lines
-    assert (
-        "accounts: 3; account N (1 and up) uses the credentials above followed by -acctN" in lines
-    )
+    expected = "accounts: 3; GET /_emulator/account?account=N gives account N's connection options"
+    assert expected in lines
+    assert options["plugin"] == "salla"
+    assert len(products) == 3

@@ -176,8 +176,8 @@ def _facts(cls: type[Any], chosen: dict[str, Any]) -> list[str]:
         facts.append("rate limits: off")
     if (value("accounts") or 1) > 1:
         facts.append(
-            f"accounts: {value('accounts')}; account N (1 and up) uses the credentials above"
-            " followed by -acctN"
+            f"accounts: {value('accounts')}; GET /_emulator/account?account=N gives account N's"
+            " connection options"
         )
     facts.append("stop with Ctrl-C")
     return facts

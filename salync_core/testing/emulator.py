@@ -17,7 +17,8 @@ base gives every emulator the same things:
 * many accounts in one process (``accounts=N``, see :mod:`salync_core.testing.accounts`): each
   request is routed to its account by credential, each account has its own data, limits,
   statistics (``GET /_emulator/stats`` lists them under ``accounts``) and faults, and every
-  admin route acts on one account with ``?account=i`` (account 0 without it).
+  admin route acts on one account with ``?account=i`` (account 0 without it);
+  ``GET /_emulator/account?account=i`` answers account i's connection options.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ class Emulator:
         self.app.router.add_get(ADMIN_PREFIX + "stats", self._admin_stats)
         self.app.router.add_post(ADMIN_PREFIX + "faults", self._admin_faults)
         self.app.router.add_post(ADMIN_PREFIX + "reset-stats", self._admin_reset_stats)
+        self.app.router.add_get(ADMIN_PREFIX + "account", self._admin_account)
         self.app.on_response_prepare.append(self._stamp_date)
         self.setup_routes(self.app.router)
         self._runner: web.AppRunner | None = None
@@ -422,6 +424,16 @@ class Emulator:
         except (ValueError, AttributeError) as exc:
             return json_response({"error": "bad_request", "message": str(exc)}, 400)
         return json_response(asdict(faults))
+
+    async def _admin_account(self, request: web.Request) -> web.Response:
+        """``GET /_emulator/account?account=i``: account i's connection options, for a client
+        of an emulator running in another process (``salync emulate --accounts N``)."""
+        index = self.current_account
+        try:
+            options = self.account_options(index)
+        except NotImplementedError as exc:
+            return json_response({"error": "not_found", "message": str(exc)}, 404)
+        return json_response({"account": index, "options": options})
 
     async def _admin_reset_stats(self, request: web.Request) -> web.Response:
         self.stats = Stats()

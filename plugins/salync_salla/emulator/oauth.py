@@ -10,6 +10,10 @@
   answering ``invalid_grant``. The previous access token stays valid until it expires.
 * The answer carries both ``expires`` (absolute) and ``expires_in`` (both are published).
 * ``GET /oauth2/user/info``: the README's shape, no ``data`` envelope.
+
+Several merchants (an emulator's ``accounts``) install the same app: each family belongs to one
+account, whose merchant id is the first's plus its index. ``/oauth2/auth?account=i`` (the
+emulator's stand-in for which merchant logs in) starts a family of account ``i``.
 """
 
 from __future__ import annotations
@@ -38,19 +42,28 @@ class Family:
     access: dict[str, float] = field(factory=dict)
     """Access token -> platform expiry time."""
     revoked: bool = False
+    account: int = 0
+    """The store (the emulator's account) that installed the app."""
 
 
 class Accounts:
     """OAuth state and the accounts routes."""
 
     def __init__(
-        self, clock: ScaledClock, client_id: str, client_secret: str, merchant_id: int, plan: str
+        self,
+        clock: ScaledClock,
+        client_id: str,
+        client_secret: str,
+        merchant_id: int,
+        plan: str,
+        accounts: int = 1,
     ) -> None:
         self.clock, self.client_id, self.client_secret = clock, client_id, client_secret
-        self.merchant_id, self.plan = merchant_id, plan
+        self.merchant_id, self.plan, self.account_count = merchant_id, plan, accounts
         self.families: list[Family] = []
-        self.codes: dict[str, tuple[str, str]] = {}
-        """Code -> (redirect_uri, scope)."""
+        self._by_access: dict[str, Family] = {}
+        self.codes: dict[str, tuple[str, str, int]] = {}
+        """Code -> (redirect_uri, scope, account)."""
         self.refreshes = 0
         self.replays = 0
         self.access_ttl = ACCESS_TTL
@@ -62,15 +75,27 @@ class Accounts:
 
     # Python API ---------------------------------------------------------------------------
 
-    def issue(self, scope: str = "offline_access products.read_write") -> dict[str, Any]:
-        """A new family's first token answer (what installing the app gives)."""
-        family = Family(scope, _token("rt"))
+    def issue(
+        self, scope: str = "offline_access products.read_write", account: int = 0
+    ) -> dict[str, Any]:
+        """A new family's first token answer (what installing the app on account ``account``'s
+        store gives)."""
+        family = Family(scope, _token("rt"), account=account)
         self.families.append(family)
         return self._answer(family)
 
     def access_ok(self, token: str) -> bool:
-        now = self.clock.time()
-        return any(not f.revoked and f.access.get(token, -1.0) > now for f in self.families)
+        family = self._by_access.get(token)
+        return (
+            family is not None
+            and not family.revoked
+            and family.access.get(token, -1.0) > self.clock.time()
+        )
+
+    def account_of(self, token: str) -> int | None:
+        """The account whose family issued access token ``token`` (valid or not)."""
+        family = self._by_access.get(token)
+        return None if family is None else family.account
 
     def expire_access_tokens(self) -> None:
         """Every access token expires now (their refresh tokens still work)."""
@@ -92,8 +117,12 @@ class Accounts:
             return json_response({"error": "invalid_client"}, 400)
         if not redirect.startswith(("http://127.0.0.1", "https://")):
             return json_response({"error": "invalid_request", "error_description": "uri"}, 400)
+        account_text = query.get("account", "0")
+        account = int(account_text) if account_text.isascii() and account_text.isdigit() else -1
+        if not 0 <= account < self.account_count:
+            return json_response({"error": "invalid_request", "error_description": "account"}, 400)
         code = _token("code")
-        self.codes[code] = (redirect, scope)
+        self.codes[code] = (redirect, scope, account)
         state = query.get("state", "").replace("-", "")
         target = redirect + ("&" if "?" in redirect else "?")
         target += urlencode({"code": code, "scope": scope, "state": state})
@@ -110,7 +139,7 @@ class Accounts:
             entry = self.codes.pop(str(form.get("code", "")), None)
             if entry is None or entry[0] != form.get("redirect_uri"):
                 return _error(400, "invalid_grant", "The authorization code is invalid")
-            family = Family(entry[1], _token("rt"))
+            family = Family(entry[1], _token("rt"), account=entry[2])
             self.families.append(family)
             return json_response(self._answer(family))
         if grant == "refresh_token":
@@ -134,6 +163,7 @@ class Accounts:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not self.access_ok(token):
             return _error(401, "unauthorized", "The access token is invalid")
+        merchant_id = self.merchant_id + (self.account_of(token) or 0)
         return json_response(
             {
                 "id": 1771165749,
@@ -143,12 +173,12 @@ class Accounts:
                 "role": "user",
                 "created_at": "2021-12-31 11:36:57",
                 "merchant": {
-                    "id": self.merchant_id,
-                    "username": f"dev-{self.merchant_id}",
+                    "id": merchant_id,
+                    "username": f"dev-{merchant_id}",
                     "name": "متجر التجربة",
                     "plan": self.plan,
                     "status": "active",
-                    "domain": f"https://salla.sa/dev-{self.merchant_id}",
+                    "domain": f"https://salla.sa/dev-{merchant_id}",
                 },
             }
         )
@@ -157,6 +187,7 @@ class Accounts:
         access = _token("at")
         expires = self.clock.time() + self.access_ttl
         family.access[access] = expires
+        self._by_access[access] = family
         return {
             "token_type": "bearer",
             "access_token": access,

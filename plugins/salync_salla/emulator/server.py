@@ -11,6 +11,11 @@ customers endpoints also capped at 500 requests per 10 minutes; ``POST
 /products/quantities/bulk`` answers 201 "queued" and applies the lines ``quantity_delay``
 platform seconds later. [DERIVED]: ``X-RateLimit-Reset`` is the UNIX second at which the bucket
 is empty again; ``DELETE`` answers 202 as documented for deletions.
+
+With ``accounts=N`` it serves N stores that installed the same app: each has its own data,
+bucket, customers cap and webhook subscriptions, and is found by the access token a request
+carries (a token issued for it: :meth:`SallaEmulator.issue_tokens` with ``account=i``, the
+``account_options(i)`` of a connection, or ``/oauth2/auth?account=i``).
 """
 
 from __future__ import annotations
@@ -26,12 +31,19 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import web
 
+from salync_core.testing.accounts import AccountAttribute, account_seed
 from salync_core.testing.clock import ScaledClock
-from salync_core.testing.emulator import ADMIN_PREFIX, Emulator, Handler, json_response
+from salync_core.testing.emulator import (
+    ACCOUNT_KEY,
+    ADMIN_PREFIX,
+    Emulator,
+    Handler,
+    json_response,
+)
 from salync_core.testing.limiters import LeakyBucket, SlidingWindow
 from salync_salla.emulator.data import ChangeEvent, Store, StoreError, seed_store
 from salync_salla.emulator.oauth import Accounts
-from salync_salla.emulator.webhooks import SallaWebhooks
+from salync_salla.emulator.webhooks import SallaWebhooks, add_routes
 
 PLANS = {"plus": 120, "pro": 360, "special": 720}
 LEAK_PER_SECOND = 1.0
@@ -39,6 +51,8 @@ CUSTOMERS_CAP = (500, 600.0)
 MAX_PER_PAGE = 60
 DEFAULT_PER_PAGE = 15
 API = "/admin/v2"
+MERCHANT_ID = 1803665367
+"""Account 0's merchant id; account i's is this plus i."""
 
 
 class SallaEmulator(Emulator):
@@ -46,6 +60,12 @@ class SallaEmulator(Emulator):
 
     name: ClassVar[str] = "salla"
     api_prefix: ClassVar[str] = API
+
+    store: AccountAttribute[Store] = AccountAttribute()
+    rate_limit: AccountAttribute[bool] = AccountAttribute()
+    bucket: AccountAttribute[LeakyBucket] = AccountAttribute()
+    customers_window: AccountAttribute[SlidingWindow] = AccountAttribute()
+    webhooks: AccountAttribute[SallaWebhooks] = AccountAttribute()
 
     def __init__(
         self,
@@ -60,21 +80,65 @@ class SallaEmulator(Emulator):
         rate_limit: bool = True,
         quantity_delay: float = 120.0,
         webhook_secret: str = "salla-webhook-secret",
+        accounts: int = 1,
     ) -> None:
         if plan not in PLANS:
             raise ValueError(f"plan must be one of {', '.join(PLANS)}")
         clock = ScaledClock(time_scale, start)
-        self.store = Store(clock, quantity_delay)
-        self.accounts = Accounts(clock, client_id, client_secret, 1803665367, plan)
-        self.rate_limit = rate_limit
-        self.bucket = LeakyBucket(PLANS[plan], LEAK_PER_SECOND, clock)
-        self.customers_window = SlidingWindow(*CUSTOMERS_CAP, clock)
+        self.accounts = Accounts(clock, client_id, client_secret, MERCHANT_ID, plan, accounts)
         self._ticker: asyncio.Task[None] | None = None
-        self.webhooks = SallaWebhooks(clock, 1803665367, webhook_secret, random.Random(seed))
-        self.store.listeners.append(self.webhooks.publish)
-        super().__init__(seed=seed, clock=clock)
+        self._products, self._plan, self._rate_limit = products, plan, rate_limit
+        self._quantity_delay, self._webhook_secret = quantity_delay, webhook_secret
+        self._stores: dict[int, Store] = {}
+        """Every account's store built so far (the queue worker applies their lines)."""
+        self._installed: dict[int, dict[str, Any]] = {}
+        """The tokens :meth:`account_options` issued, by account."""
+        super().__init__(seed=seed, clock=clock, accounts=accounts)
         self.app.middlewares.append(self._gate)
-        seed_store(self.store, products, seed)
+        self.account_state()  # account 0 at once
+
+    def init_account(self, index: int) -> None:
+        """A store seeded from the emulator's seed and ``index``, with its own bucket,
+        customers cap and webhook subscriptions (delivered by account 0's sender)."""
+        clock, seed = self.clock, account_seed(self.seed, index)
+        store = Store(clock, self._quantity_delay)
+        self.rate_limit = self._rate_limit
+        self.bucket = LeakyBucket(PLANS[self._plan], LEAK_PER_SECOND, clock)
+        self.customers_window = SlidingWindow(*CUSTOMERS_CAP, clock)
+        webhooks = SallaWebhooks(
+            clock, MERCHANT_ID + index, self._webhook_secret, random.Random(seed)
+        )
+        if index != 0:
+            with self.as_account(0):
+                webhooks._sender = self.webhooks._sender
+        store.listeners.append(webhooks.publish)
+        self.store, self.webhooks = store, webhooks
+        seed_store(store, self._products, seed)
+        self._stores[index] = store
+
+    def account_for_request(self, request: web.Request) -> int | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return self.accounts.account_of(token)
+
+    def account_options(self, index: int) -> dict[str, str]:
+        """A connection to account ``index``'s store with the app installed: the app's
+        client, and a token pair issued for that store the first time it is asked for
+        (later calls give the same pair, which the engine rotates in its own store)."""
+        if not 0 <= index < self.account_count:
+            raise ValueError(f"no account {index}: this emulator serves {self.account_count}")
+        tokens = self._installed.get(index)
+        if tokens is None:
+            tokens = self._installed[index] = self.issue_tokens(account=index)
+        return {
+            "plugin": "salla",
+            "base_url": self.base_url,
+            "accounts_url": self.accounts_url,
+            "client_id": self.accounts.client_id,
+            "client_secret": self.accounts.client_secret,
+            "access_token": tokens["access_token"],
+            "refresh_token": tokens["refresh_token"],
+            "plan": self._plan,
+        }
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         self.accounts.add_routes(router)
@@ -91,7 +155,7 @@ class SallaEmulator(Emulator):
         # A merchant's edits in the Salla dashboard: the same changes and webhooks as the API's.
         router.add_post(ADMIN_PREFIX + "products/{id}", self._admin_edit_product)
         router.add_delete(ADMIN_PREFIX + "products/{id}", self._admin_delete_product)
-        self.webhooks.add_routes(router, API)
+        add_routes(router, API, lambda: self.webhooks)
 
     @property
     def accounts_url(self) -> str:
@@ -105,9 +169,11 @@ class SallaEmulator(Emulator):
         """Every change to the store's data, oldest first (see :class:`ChangeEvent`)."""
         return self.store.changes
 
-    def issue_tokens(self, scope: str = "offline_access products.read_write") -> dict[str, Any]:
-        """Tokens as if the merchant installed the app (a new token family)."""
-        return self.accounts.issue(scope)
+    def issue_tokens(
+        self, scope: str = "offline_access products.read_write", account: int = 0
+    ) -> dict[str, Any]:
+        """Tokens as if the merchant of store ``account`` installed the app (a new family)."""
+        return self.accounts.issue(scope, account)
 
     def apply_queued(self) -> int:
         """Apply every queued bulk quantity line now."""
@@ -145,7 +211,10 @@ class SallaEmulator(Emulator):
     async def _tick(self) -> None:
         """Salla's queue worker: apply bulk quantity lines as they fall due."""
         while True:
-            self.store.apply_due()
+            for index, store in list(self._stores.items()):
+                if store.queue:
+                    with self.as_account(index):
+                        store.apply_due()
             await asyncio.sleep(0.05)
 
     # middleware --------------------------------------------------------------------------
@@ -161,6 +230,9 @@ class SallaEmulator(Emulator):
         """Rate limits with their headers, then the bearer token, on the Admin API only."""
         if not request.path.startswith(API):
             return await handler(request)
+        if request.get(ACCOUNT_KEY) is None and self.account_count > 1:
+            # a token of no store: no store's bucket is charged for it
+            return self.error_response(401, "unauthorized", "The access token is invalid")
         self.store.apply_due()
         headers: dict[str, str] = {}
         if self.rate_limit:

@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -131,10 +132,7 @@ class SallaWebhooks:
     # the Admin API --------------------------------------------------------------------
 
     def add_routes(self, router: web.UrlDispatcher, prefix: str) -> None:
-        router.add_post(prefix + "/webhooks/subscribe", self.subscribe)
-        router.add_get(prefix + "/webhooks", self.list_subscriptions)
-        router.add_delete(prefix + "/webhooks/unsubscribe", self.unsubscribe)
-        router.add_put(prefix + "/webhooks/{id}", self.update)
+        add_routes(router, prefix, lambda: self)
 
     async def subscribe(self, request: web.Request) -> web.Response:
         body = await _object(request)
@@ -258,6 +256,25 @@ class SallaWebhooks:
         self.attempts.append(record)
         await self._sender.post(subscription.url, body, headers, record)
         return record
+
+
+def add_routes(
+    router: web.UrlDispatcher, prefix: str, current: Callable[[], SallaWebhooks]
+) -> None:
+    """The webhook routes of the Admin API, answered by ``current()`` (the request's store)."""
+
+    def route(
+        handler: Callable[[SallaWebhooks, web.Request], Awaitable[web.Response]],
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            return await handler(current(), request)
+
+        return handle
+
+    router.add_post(prefix + "/webhooks/subscribe", route(SallaWebhooks.subscribe))
+    router.add_get(prefix + "/webhooks", route(SallaWebhooks.list_subscriptions))
+    router.add_delete(prefix + "/webhooks/unsubscribe", route(SallaWebhooks.unsubscribe))
+    router.add_put(prefix + "/webhooks/{id}", route(SallaWebhooks.update))
 
 
 def _ok(data: Any, status: int = 200) -> web.Response:
