@@ -24,6 +24,7 @@ from attrs import Factory, define, frozen
 
 from salync_core.config import CONFIG_FILE, Config, load_config
 from salync_core.engine import Engine, RunReport
+from salync_core.engine.mapper_pool import MapperPool
 from salync_core.engine.writers import Writers
 from salync_core.errors import MirrorBusy, SalyncError
 from salync_core.fleet.due import ConnectionDue, connections_due, iso, next_due
@@ -85,7 +86,7 @@ async def run_account(
     connections: Sequence[str] | None = None,
     *,
     lease: Any | None = None,
-    mapper_pool: object | None = None,
+    mapper_pool: MapperPool | None = None,
     clock: Callable[[], float] = time.time,
 ) -> AccountOutcome:
     """One round of ``account``: its due connections (or exactly ``connections``) synced and
@@ -93,8 +94,7 @@ async def run_account(
     outcome); only cancellation propagates, after the page in flight commits or rolls back.
 
     ``lease`` is the writer lease the Dask fleet holds (see ``fleet-interface``); ``mapper_pool``
-    the process pool shared by every account of a fleet, passed to the engine when it takes
-    one."""
+    the worker processes shared by every account of a fleet (long passes map there)."""
     started = clock()
     outcome = AccountOutcome(account.name, "ok", iso(started) or "", "")
     try:
@@ -130,10 +130,10 @@ async def _run(
     wanted: Sequence[str] | None,
     outcome: AccountOutcome,
     clock: Callable[[], float],
-    mapper_pool: object | None,
+    mapper_pool: MapperPool | None,
     lease: Any | None = None,
 ) -> None:
-    async with _engine(config) as engine:
+    async with _engine(config, mapper_pool) as engine:
         held = lease.hold(engine.store) if lease is not None else contextlib.nullcontext()
         async with engine.writers.mirror_lock(0), held:  # the lease: see store/lease.py
             due = account_due(config, clock())  # under the lock: fresh, not what we saw before
@@ -161,7 +161,7 @@ async def _run(
 
 
 @contextlib.asynccontextmanager
-async def _engine(config: Config) -> AsyncIterator[Engine]:
+async def _engine(config: Config, mapper_pool: MapperPool | None) -> AsyncIterator[Engine]:
     """``Engine.open``, but the mirror's lock is taken first (without waiting: another holder
     raises :class:`MirrorBusy`) and held until the mirror is closed, so two processes never
     both create (migrate) or write one mirror; the mirror is opened and closed on a worker
@@ -170,7 +170,7 @@ async def _engine(config: Config) -> AsyncIterator[Engine]:
     async with writers.mirror_lock(0):
         store = await anyio.to_thread.run_sync(Store, config.store_path)
         try:
-            engine = Engine(config, store)
+            engine = Engine(config, store, mapper_pool=mapper_pool)
             engine.writers = writers  # already holding the lock (it is re-entrant)
             engine.lock_wait = 0
             try:

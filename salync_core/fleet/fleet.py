@@ -26,6 +26,7 @@ from pathlib import Path
 import anyio
 
 from salync_core.config import load_config
+from salync_core.engine.mapper_pool import MapperPool, MapPolicy, MapProcesses
 from salync_core.errors import SalyncError
 from salync_core.fleet.account import (
     Account,
@@ -55,7 +56,8 @@ class Fleet:
         clock: Callable[[], float] = time.time,
         poll_seconds: float = 5.0,
         busy_retry_seconds: float = 30.0,
-        mapper_pool: object | None = None,
+        mapper_pool: MapperPool | None = None,
+        map_processes: MapProcesses = "auto",
         on_outcome: OutcomeHook | None = None,
     ) -> None:
         if concurrency < 1:
@@ -72,7 +74,10 @@ class Fleet:
         """Real seconds between looks for waiting work while nothing is due."""
         self.busy_retry_seconds = busy_retry_seconds
         self.mapper_pool = mapper_pool
-        """One pool shared by every account's engine (when the engine takes one)."""
+        """The worker processes every account's engine maps long passes in: the host's, else
+        one the fleet starts for a run (``map_processes``; no process starts until a long pass
+        asks for one) and closes after it."""
+        self.map_processes: MapProcesses = map_processes
         self.on_outcome = on_outcome
         self.pacers = PacerRegistry()
         self._loaded = False
@@ -155,12 +160,20 @@ class Fleet:
     async def _drive(self, once: bool) -> list[AccountOutcome]:
         self.load()
         outcomes: list[AccountOutcome] = []
+        own_pool = None
+        if self.mapper_pool is None:
+            processes = MapPolicy.from_setting(self.map_processes).processes
+            own_pool = self.mapper_pool = MapperPool(processes) if processes > 0 else None
         token = SHARED_PACERS.set(self.pacers)
         try:
             async with anyio.create_task_group() as tg:
                 await self._schedule(tg, outcomes, once)
         finally:
             SHARED_PACERS.reset(token)
+            if own_pool is not None:
+                self.mapper_pool = None
+                with anyio.CancelScope(shield=True):
+                    await own_pool.aclose()
         return outcomes
 
     async def _schedule(
