@@ -1,0 +1,530 @@
+"""A fleet of N accounts of P products each: a full round and an incremental round (1% of each
+account's products changed), on one process and on Dask with two local workers.
+
+    python benchmarks/fleet.py                         # 1,000 accounts of 200 products, README.md
+    python benchmarks/fleet.py --accounts 20 --no-write   # a quick check
+
+One Sales Layer 2.0 emulator process serves every account (``salync emulate saleslayer
+--accounts N --products P --profile heavy``): each account has its own key, its own seeded
+catalog of P heavy products (en/es, long descriptions, eight custom attributes, 0-3 variants)
+and its own 50 requests / 10 s limit, which stays on. Each account is a directory with a
+``salync.toml`` of one connection reading every field. The rounds run in child processes:
+
+- one process: the :class:`Fleet` API, ``run_due`` once (what ``salync fleet run --once`` does);
+- Dask: :class:`DaskFleet` on ``local_cluster(workers=2)`` (127.0.0.1; what ``salync fleet run
+  --once --dask`` starts), its cluster started before the round's clock starts.
+
+Each round is timed in wall seconds and in CPU seconds of the whole process tree (the fleet
+process, and on Dask its scheduler, nannies and workers), sampled for resident memory every
+0.2 s; requests per account are the emulator's own per-account counts. The incremental round
+touches 1% of each account's products through the emulator's admin route first (``POST
+/_emulator/touch?account=i``); every account's ``[sync] interval`` is 1 s, so each round finds
+every account due. The idle figure is a fresh process building the schedule of every account
+(``Fleet.load``: each configuration and mirror read once, nothing kept open). The floor is the
+single-account engine (``Engine.sync`` in a process of its own) on one account's 200 products,
+and the bare client of ``benchmarks/floor.py`` on the same account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness import admin, run_child, table, write_section
+
+KEY = "bench-key"
+CONCURRENCY = 8
+INTERVAL = "1s"
+
+
+# --- the emulator ----------------------------------------------------------------------------
+
+
+@contextmanager
+def emulator(accounts: int, products: int) -> Iterator[tuple[str, int]]:
+    """``salync emulate saleslayer`` for every account, in its own process: (URL, pid)."""
+    command = [sys.executable, "-m", "salync_core", "emulate", "saleslayer"]
+    command += ["--accounts", str(accounts), "--products", str(products), "--profile", "heavy"]
+    command += ["--seed", "1", "--api-key", KEY]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        try:
+            yield url, process.pid
+        finally:
+            process.terminate()
+
+
+def account_key(index: int) -> str:
+    return KEY if index == 0 else f"{KEY}-acct{index}"
+
+
+def write_accounts(root: Path, url: str, accounts: int) -> None:
+    from salync_core.testing.config import write_config
+
+    for index in range(accounts):
+        directory = root / f"acct{index:05d}"
+        directory.mkdir(parents=True)
+        connection = {
+            "plugin": "saleslayer",
+            "base_url": url,
+            "api_key": account_key(index),
+            "attributes": "*",
+        }
+        write_config(directory, {"pim": connection}, sync={"interval": INTERVAL})
+
+
+def touch_all(url: str, accounts: int, count: int, seed: int) -> None:
+    """Change ``count`` products of every account through the emulator's admin route."""
+    for index in range(accounts):
+        admin(url, f"touch?account={index}", {"count": count, "seed": seed + index})
+
+
+def account_requests(url: str) -> dict[str, Any]:
+    stats = admin(url, "stats")
+    per = stats.get("accounts") or {"0": stats}
+    counts = [s["requests"] for s in per.values()]
+    return {
+        "total": stats["requests"],
+        "accounts": len(counts),
+        "mean": statistics.fmean(counts) if counts else 0.0,
+        "min": min(counts, default=0),
+        "max": max(counts, default=0),
+        "bytes_out": stats["bytes_out"],
+        "errors": sum(v for k, v in stats["by_status"].items() if not k.startswith("2")),
+    }
+
+
+def process_cpu(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+# --- measuring a process tree ----------------------------------------------------------------
+
+
+class TreeMeter:
+    """CPU seconds and sampled resident memory of this process and its descendants."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.me = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def tree(self) -> list[Any]:
+        return [self.me, *self.me.children(recursive=True)]
+
+    def cpu(self) -> dict[int, float]:
+        found = {}
+        for process in self.tree():
+            try:
+                t = process.cpu_times()
+                found[process.pid] = t.user + t.system
+            except Exception:  # gone meanwhile
+                continue
+        return found
+
+    def rss(self) -> int:
+        total = 0
+        for process in self.tree():
+            try:
+                total += process.memory_info().rss
+            except Exception:
+                continue
+        return total
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, self.rss())
+
+    def __enter__(self) -> TreeMeter:
+        self.start_cpu = self.cpu()
+        self.start_rss = self.rss()
+        self.peak = self.start_rss
+        self.started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+        self._stop.set()
+        self._thread.join()
+        end = self.cpu()
+        self.cpu_seconds = sum(end[p] - self.start_cpu.get(p, 0.0) for p in end)
+        self.end_rss = self.rss()
+        self.peak = max(self.peak, self.end_rss)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "seconds": self.seconds,
+            "cpu": self.cpu_seconds,
+            "processes": len(self.tree()),
+            "rss_start_mb": self.start_rss / 1e6,
+            "rss_peak_mb": self.peak / 1e6,
+        }
+
+
+# --- the child processes ---------------------------------------------------------------------
+
+
+def child_round(where: str, root: str, concurrency: int) -> None:
+    """One round of every due account, here or on a local Dask cluster; prints a JSON line."""
+    import anyio
+
+    from salync_core.fleet import Fleet
+
+    def summary(outcomes: list[Any], meter: TreeMeter) -> dict[str, Any]:
+        statuses: dict[str, int] = {}
+        for outcome in outcomes:
+            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        problems = [p for o in outcomes for p in o.problems][:3]
+        return {
+            **meter.result(),
+            "statuses": statuses,
+            "problems": problems,
+            "requests": sum(o.requests for o in outcomes),
+        }
+
+    if where == "local":
+        fleet = Fleet(Path(root), concurrency=concurrency)
+        fleet.load()
+        with TreeMeter() as meter:
+            outcomes = anyio.run(fleet.run_due)
+        print(json.dumps(summary(outcomes, meter)))
+        return
+    from salync_core.fleet.dask import DaskFleet, local_cluster
+
+    started = time.perf_counter()
+    with local_cluster(workers=2) as client:
+        cluster_seconds = time.perf_counter() - started
+        fleet = DaskFleet(Path(root), client, concurrency=concurrency)
+        fleet.load()
+        with TreeMeter() as meter:
+            outcomes = anyio.run(fleet.run_due)
+        result = summary(outcomes, meter)
+    result["cluster_start_seconds"] = cluster_seconds
+    print(json.dumps(result))
+
+
+def child_idle(root: str) -> None:
+    """The memory of the schedule of every account in ``root`` (idle: nothing open)."""
+    import tracemalloc
+
+    from salync_core.fleet import Fleet
+    from salync_core.fleet.fleet import discover_accounts  # noqa: F401 - imported before
+
+    def rss() -> int:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    # Everything a load imports is imported first (one account's schedule), so the growth
+    # measured is the accounts' own.
+    accounts = sorted(p for p in Path(root).iterdir() if p.is_dir())
+    Fleet([]).load()
+    warm = Fleet(Path(root))
+    warm.entries = warm.entries[:1]
+    warm.load()
+    del warm
+    gc.collect()
+    before = rss()
+    tracemalloc.start()
+    fleet = Fleet(Path(root))
+    fleet.load()
+    gc.collect()
+    traced, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    after = rss()
+    due = sum(1 for e in fleet.entries if e.due_at < float("inf"))
+    print(
+        json.dumps(
+            {
+                "accounts": len(accounts),
+                "entries": len(fleet.entries),
+                "due_known": due,
+                "traced_bytes": traced,
+                "rss_growth_bytes": max(0, after - before),
+            }
+        )
+    )
+
+
+def child_engine(mode: str, config: str) -> None:
+    """The single-account engine: one sync of one account, in a process of its own."""
+    import anyio
+
+    from salync_core import Engine
+
+    async def go() -> dict[str, Any]:
+        async with Engine.open(config) as engine:
+            started, cpu = time.perf_counter(), time.process_time()
+            (report,) = await engine.sync(full=mode == "full")
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        assert report.ok, report.problems
+        totals = report.totals()
+        return {
+            "seconds": seconds,
+            "cpu": cpu,
+            "records": totals.received,
+            "changed": totals.changed,
+            "requests": report.requests,
+        }
+
+    print(json.dumps(anyio.run(go, backend="asyncio")))
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+def mirror_sizes(root: Path) -> dict[str, Any]:
+    """Bytes and files each account holds on disk after its rounds."""
+    total = files = accounts = 0
+    for directory in root.iterdir():
+        if not directory.is_dir():
+            continue
+        accounts += 1
+        for path in directory.iterdir():
+            files += 1
+            total += path.stat().st_size
+    return {"bytes": total, "files": files, "accounts": accounts}
+
+
+def timed_round(
+    url: str, emulator_pid: int, where: str, root: Path, concurrency: int
+) -> dict[str, Any]:
+    admin(url, "reset-stats", {})
+    emulator_cpu = process_cpu(emulator_pid)
+    result = run_child(Path(__file__), "round", where, str(root), str(concurrency))
+    result["emulator_cpu"] = process_cpu(emulator_pid) - emulator_cpu
+    result["served"] = account_requests(url)
+    return result
+
+
+def floor_runs(url: str, tmp: Path, products: int) -> dict[str, Any]:
+    """The single-account engine and the bare client on account 0 (fresh mirrors)."""
+    from salync_core.testing.config import write_config
+
+    directory = tmp / "single"
+    directory.mkdir()
+    connection = {"plugin": "saleslayer", "base_url": url, "api_key": KEY, "attributes": "*"}
+    config = str(write_config(directory, {"pim": connection}))
+    full = run_child(Path(__file__), "engine", "full", config)
+    floor_script = Path(__file__).with_name("floor.py")
+    bare = run_child(floor_script, "full", url, KEY, str(directory / "floor.db"))
+    admin(url, "touch?account=0", {"count": max(1, products // 100), "seed": 99})
+    incremental = run_child(Path(__file__), "engine", "incremental", config)
+    bare_incremental = run_child(floor_script, "incremental", url, KEY, str(directory / "floor.db"))
+    return {"full": full, "bare": bare, "incremental": incremental, "bare_inc": bare_incremental}
+
+
+def measure(
+    accounts: int, products: int, concurrency: int, dask: bool, save: Path | None
+) -> dict[str, Any]:
+    """Every figure of the run (saved to ``save`` after each step, when given)."""
+
+    def keep() -> None:
+        if save is not None:
+            save.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+    changed = max(1, products // 100)
+    results: dict[str, Any] = {"accounts": accounts, "products": products, "changed": changed}
+    results["concurrency"] = concurrency
+    results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results["load_before"] = os.getloadavg()
+    with emulator(accounts, products) as (url, pid), tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        sides = ["local", "dask"] if dask else ["local"]
+        for side in sides:
+            root = base / side
+            write_accounts(root, url, accounts)
+            print(f"{side}: full round of {accounts} accounts", file=sys.stderr)
+            full = timed_round(url, pid, side, root, concurrency)
+            sizes = mirror_sizes(root)
+            touch_all(url, accounts, changed, seed=1000 if side == "local" else 2000)
+            time.sleep(1.1)  # the interval: every account due again
+            print(f"{side}: incremental round", file=sys.stderr)
+            incremental = timed_round(url, pid, side, root, concurrency)
+            results[side] = {"full": full, "incremental": incremental, "mirrors": sizes}
+            keep()
+            if side == "local":
+                results["idle"] = run_child(Path(__file__), "idle", str(root))
+        print("floor: one account, the single-account engine", file=sys.stderr)
+        results["floor"] = floor_runs(url, base, products)
+        results["emulator_rss_mb"] = emulator_rss(pid)
+    results["load_after"] = os.getloadavg()
+    keep()
+    return results
+
+
+def emulator_rss(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss / 1e6)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def rows(results: dict[str, Any]) -> list[list[str]]:
+    n = results["accounts"]
+    found = []
+    for side, label in (("local", "one process"), ("dask", "Dask, 2 workers")):
+        if side not in results:
+            continue
+        for kind in ("full", "incremental"):
+            r = results[side][kind]
+            served = r["served"]
+            statuses = ", ".join(f"{v} {k}" for k, v in sorted(r["statuses"].items()))
+            found.append(
+                [
+                    label,
+                    kind,
+                    statuses,
+                    f"{r['seconds']:.1f}",
+                    f"{n / (r['seconds'] / 60) / 2:,.0f}",
+                    f"{n / (r['cpu'] / 60):,.0f}",
+                    f"{1000 * r['cpu'] / n:.0f}",
+                    f"{1000 * r['emulator_cpu'] / n:.0f}",
+                    f"{r['rss_start_mb']:.0f} / {r['rss_peak_mb']:.0f} ({r['processes']})",
+                    f"{served['mean']:.2f} ({served['min']}-{served['max']}; "
+                    f"{served['errors']} not 2xx)",
+                    f"{served['bytes_out'] / n / 1e3:.0f}",
+                ]
+            )
+    return found
+
+
+HEADERS = [
+    "fleet",
+    "round",
+    "accounts: outcome",
+    "wall s",
+    "accounts / core / min (wall, 2 cores)",
+    "accounts / CPU-minute of the fleet",
+    "fleet CPU ms / account",
+    "emulator CPU ms / account",
+    "fleet RSS MB: start / peak (processes)",
+    "requests / account (min-max)",
+    "KB served / account",
+]
+
+
+def floor_table(results: dict[str, Any]) -> str:
+    f = results["floor"]
+    local = results["local"]
+    n = results["accounts"]
+    rows_ = [
+        [
+            "full",
+            f"{f['full']['records']:,}",
+            f"{1000 * f['full']['seconds']:.0f} / {1000 * f['full']['cpu']:.0f}",
+            f"{1000 * f['bare']['seconds']:.0f} / {1000 * f['bare']['cpu']:.0f}",
+            f"{1000 * local['full']['cpu'] / n:.0f}",
+            f"{f['full']['requests']} / {f['bare']['requests']}",
+        ],
+        [
+            "incremental",
+            f"{f['incremental']['changed']:,} changed",
+            f"{1000 * f['incremental']['seconds']:.0f} / {1000 * f['incremental']['cpu']:.0f}",
+            f"{1000 * f['bare_inc']['seconds']:.0f} / {1000 * f['bare_inc']['cpu']:.0f}",
+            f"{1000 * local['incremental']['cpu'] / n:.0f}",
+            f"{f['incremental']['requests']} / {f['bare_inc']['requests']}",
+        ],
+    ]
+    headers = [
+        "one account",
+        "records",
+        "single-account engine: wall ms / CPU ms",
+        "bare client (floor.py): wall ms / CPU ms",
+        "fleet, one process: CPU ms / account",
+        "requests: engine / bare",
+    ]
+    return table(headers, rows_)
+
+
+def other_table(results: dict[str, Any]) -> str:
+    n, p = results["accounts"], results["products"]
+    idle = results["idle"]
+    sizes = results["local"]["mirrors"]
+    rows_ = [
+        [
+            f"{idle['traced_bytes'] / idle['entries']:,.0f} B traced, "
+            f"{idle['rss_growth_bytes'] / idle['entries']:,.0f} B RSS "
+            f"({idle['entries']:,} accounts)",
+            f"{sizes['bytes'] / sizes['accounts'] / 1e6:.2f} MB "
+            f"({sizes['bytes'] / (n * p):,.0f} B per product), "
+            f"{sizes['files'] / sizes['accounts']:.0f} files",
+            f"{results.get('dask', {}).get('full', {}).get('cluster_start_seconds', 0):.1f}",
+            f"{results['emulator_rss_mb']:.0f}",
+            " / ".join(f"{x:.1f}" for x in results["load_before"])
+            + " -> "
+            + " / ".join(f"{x:.1f}" for x in results["load_after"]),
+        ]
+    ]
+    headers = [
+        "idle account in the schedule",
+        "mirror on disk per account (after the full round)",
+        "Dask cluster start s",
+        "emulator RSS MB (all accounts)",
+        "load average (1/5/15 min) before -> after",
+    ]
+    return table(headers, rows_)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--no-dask", action="store_true", help="Only the one-process fleet.")
+    parser.add_argument("--json", type=Path, help="Also write every figure to this file.")
+    parser.add_argument("--render", type=Path, help="Only write the tables of a --json file.")
+    parser.add_argument("--no-write", action="store_true", help="Do not update README.md.")
+    args = parser.parse_args()
+    if args.render:
+        results = json.loads(args.render.read_text(encoding="utf-8"))
+    else:
+        options = (args.accounts, args.products, args.concurrency, not args.no_dask, args.json)
+        results = measure(*options)
+    text = (
+        f"{results['accounts']:,} accounts of {results['products']} products (Sales Layer 2.0, "
+        f"heavy catalog), concurrency {results['concurrency']}, 1% = {results['changed']} "
+        f"products changed per account, {results['date']}:\n\n"
+        + table(HEADERS, rows(results))
+        + "\n"
+        + floor_table(results)
+        + "\n"
+        + other_table(results)
+    )
+    print(text)
+    if not args.no_write:
+        write_section("fleet", text)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        kind = sys.argv[2]
+        if kind == "round":
+            child_round(sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        elif kind == "idle":
+            child_idle(sys.argv[3])
+        else:
+            child_engine(sys.argv[3], sys.argv[4])
+    else:
+        main()
