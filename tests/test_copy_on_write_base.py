@@ -5,19 +5,22 @@ each connection last held, while a mirror in step with its connections stores no
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from salync_saleslayer.emulator import SalesLayerEmulator
 from salync_saleslayer.mapping import STATUS_IN
 from sqlite_utils import Database
 from support import sl_write
 
 from salync_core import Engine
-from salync_core.conflicts.policies import LastWriterWins, Manual
+from salync_core.conflicts.policies import LOCAL, LastWriterWins, Manual
 from salync_core.conflicts.policy_set import PolicySet
 from salync_core.conflicts.resolver import Resolver
 from salync_core.engine.conflicts import resolve
@@ -25,7 +28,12 @@ from salync_core.platform import Record
 from salync_core.store import Store
 from salync_core.store.conflict_rows import bases_of
 from salync_core.store.migrations import core
-from salync_core.store.mirror import apply_records, decode_clocks, encode_clocks
+from salync_core.store.mirror import (
+    apply_local_batch,
+    apply_records,
+    decode_clocks,
+    encode_clocks,
+)
 
 # the store alone -------------------------------------------------------------------------------
 
@@ -129,6 +137,49 @@ def test_resolving_a_conflict_keeps_what_each_connection_held(tmp_path: Path) ->
     assert mirror(store)["barcode"] == "4"
     assert held(store) == {"a": {"barcode": "2"}, "b": {"barcode": "3"}}, "neither holds 4"
     store.close()
+
+
+FIELD_VALUES = st.dictionaries(
+    st.sampled_from(["barcode", "status", "price"]), st.sampled_from(["1", "2", "3"]), min_size=1
+)
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["a", "b", "c"]), FIELD_VALUES),  # a delivery
+        st.tuples(st.just(LOCAL), FIELD_VALUES),  # a host edit
+        st.tuples(st.just("resolve"), st.booleans()),  # a person takes a candidate
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(policy=st.sampled_from([LastWriterWins(), Manual()]), operations=OPERATIONS)
+def test_property_each_base_is_what_its_connection_last_delivered(
+    policy: Any, operations: list[tuple[str, Any]]
+) -> None:
+    """Whatever the others wrote meanwhile, a connection's base is exactly the fields it last
+    delivered (what storing whole bases would give)."""
+    resolver = Resolver(PolicySet(default=policy))
+    delivered: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "salync.db")
+        store.conn.execute("PRAGMA synchronous = OFF")  # nothing here outlives the example
+        for day, (who, what) in enumerate(operations, start=1):
+            at = f"2026-01-{day:02d}T00:00:00Z"
+            if who == LOCAL:
+                with store.write() as txn:
+                    apply_local_batch(txn, [Record("product", "P-1", what)], resolver)
+            elif who == "resolve":
+                for conflict_id, candidates in store.conn.execute(
+                    "SELECT id, candidates FROM conflicts WHERE status = 'open'"
+                ).fetchall():
+                    take = sorted(orjson.loads(candidates))[-1 if what else 0]
+                    resolve(store, conflict_id, take=take)
+            else:
+                deliver(store, resolver, who, what, at)
+                delivered[who] = what
+        assert held(store) == delivered
+        store.close()
 
 
 def test_a_mirror_of_whole_bases_is_migrated_to_differences(tmp_path: Path) -> None:
