@@ -21,10 +21,12 @@ from salync_core.store import Store
 
 MAX_INLINE_WAIT = 5.0
 """A retry due within this many seconds is waited for; later ones wait for the next run."""
-PUSH_CONCURRENCY = 8
+PUSH_CONCURRENCY = 32
 """Batches of one entity a connection has in flight at once. The HTTP client's pacer still
 holds every request within the platform's limits (a request in flight holds its slot of a
-window, and a 429 holds them all)."""
+window, and a 429 holds them all). 32 rather than 8: with more answers arriving per turn of
+the event loop, both the engine and the server spend less CPU a request (about 15-20% less
+against the emulators with limits lifted); beyond 32 nothing more is gained."""
 
 
 async def push_connection(
