@@ -18,9 +18,11 @@ from salync_inventory.emulator import SalyncEmulator
 from salync_saleslayer.emulator import SalesLayerEmulator
 from support import SL_KEY, saleslayer_connection
 
-from salync_core import Account, AccountOutcome, Fleet
+from salync_core import Account, AccountOutcome, Engine, Fleet
 from salync_core.fleet import discover_accounts
 from salync_core.fleet.status import fleet_status
+from salync_core.secrets import create_key_file
+from salync_core.store.credentials import StoredTokens
 from salync_core.store.inbox import Delivery, Inbox
 from salync_core.testing.config import write_config
 
@@ -84,9 +86,7 @@ async def test_a_fleet_of_fifty_accounts_converges(tmp_path: Path) -> None:
         fleet = Fleet(tmp_path, concurrency=8)
         outcomes = by_account(await fleet.run_due())
 
-        assert {name: o.status for name, o in outcomes.items()} == {
-            a.name: "ok" for a in accounts
-        }
+        assert {name: o.status for name, o in outcomes.items()} == {a.name: "ok" for a in accounts}
         for i, account in enumerate(accounts):
             with pim.as_account(i):
                 assert mirror_titles(account) == emulator_titles(pim), account.name
@@ -236,3 +236,33 @@ def anyio_time(iso: str) -> float:
     moment = parse_time(iso)
     assert moment is not None
     return moment
+
+
+async def test_an_account_needing_a_reconnect_is_parked_and_reported_not_retried(
+    tmp_path: Path,
+) -> None:
+    pim = SalesLayerEmulator(products=2, seed=1, rate_limit=False, accounts=2)
+    async with pim.running():
+        revoked = add_account(tmp_path, "revoked", {"pim": pim.account_options(0)})
+        fine = add_account(tmp_path, "fine", {"pim": pim.account_options(1)})
+        clock = FakeClock()
+        assert len(await Fleet(tmp_path, clock=clock).run_due()) == 2
+        create_key_file(revoked.directory / "salync.key")
+        async with Engine.open(revoked.config_path) as engine:  # the grant is gone
+            tokens = StoredTokens(engine.store, engine.secret_box(), "pim", "saleslayer")
+            await tokens.needs_reconnect("the refresh token was revoked")
+
+        clock.advance(2 * 3600)  # both are due by their interval
+        fleet = Fleet(tmp_path, clock=clock)
+        outcomes = await fleet.run_due()
+        again = await fleet.run_due()
+
+    assert [(o.account, o.status) for o in outcomes] == [("fine", "ok")]
+    assert "revoked" not in {o.account for o in again}, "parked: not retried"
+    [parked] = [e for e in fleet.entries if e.account == revoked]
+    assert parked.status == "needs_reconnect"
+    assert parked.problems == ("pim: needs a reconnect",)
+    [row] = [r for r in fleet_status([revoked, fine]) if r["account"] == "revoked"]
+    assert row["needs_reconnect"] == ["pim"]
+    assert row["next_due"] is None
+    assert "revoked" not in " ".join(row["problems"]), "the stored reason is not shown"
