@@ -24,6 +24,9 @@ silent are marked *choice*):
   deletes by ``REF``; at most 50,000 items per call (more: ``result`` 2). Items with an unknown
   field or no ``REF`` are refused one by one, each error line naming ``REF "X"``. The answer's
   ``status_tracking`` URL moves through ``prepare``, ``started`` and ``end``, one step per poll.
+* Many accounts (``accounts=N``): account ``i``'s connectors are ``<code>-acct<i>`` with
+  secrets ``<secret>-acct<i>``, each over its own catalog; page and tracking tokens of account
+  ``i`` start with ``<i>.`` so they reach their own account's passes.
 * Admin routes: ``POST /_emulator/connector`` (``{"exclude": [refs]}`` changes the connector's
   filter; any change makes the next export a refresh), ``POST /_emulator/errors``
   (``{"codes": [14, 14]}``: the next API answers carry these error codes),
@@ -43,6 +46,12 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from salync_core.testing.accounts import (
+    AccountAttribute,
+    account_credential,
+    account_seed,
+    credential_account,
+)
 from salync_core.testing.clock import ScaledClock
 from salync_core.testing.emulator import ADMIN_PREFIX, Emulator, json_response
 from salync_saleslayer.dataset import generate_catalog
@@ -58,6 +67,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
 
 Item = dict[str, Any]
+PARAMS: web.RequestKey[dict[str, Any]] = web.RequestKey("saleslayer_118_params")
 
 
 class TableSpec:
@@ -148,6 +158,19 @@ class SalesLayer118Emulator(Emulator):
 
     name: ClassVar[str] = "saleslayer-1.18"
 
+    tables: AccountAttribute[dict[str, Table]] = AccountAttribute()
+    connector_changed_at: AccountAttribute[float] = AccountAttribute()
+    excluded: AccountAttribute[set[str]] = AccountAttribute()
+    excluded_at: AccountAttribute[dict[str, float]] = AccountAttribute()
+    error_codes: AccountAttribute[list[int]] = AccountAttribute()
+    fail_halfway: AccountAttribute[int] = AccountAttribute()
+    imports: AccountAttribute[list[dict[str, Any]]] = AccountAttribute()
+    """Every import call received: item and error counts and its first item, for tests."""
+    _passes: AccountAttribute[dict[str, list[tuple[str, int, str]]]] = AccountAttribute()
+    _page_sizes: AccountAttribute[dict[str, int]] = AccountAttribute()
+    _meta: AccountAttribute[dict[str, dict[str, Any]]] = AccountAttribute()
+    _tracking: AccountAttribute[dict[str, dict[str, Any]]] = AccountAttribute()
+
     def __init__(
         self,
         *,
@@ -160,22 +183,15 @@ class SalesLayer118Emulator(Emulator):
         clock: ScaledClock | None = None,
         locales: tuple[str, ...] = ("en", "es", "fr"),
         bom: bool = True,
+        accounts: int = 1,
     ) -> None:
-        super().__init__(seed=seed, clock=clock)
+        super().__init__(seed=seed, clock=clock, accounts=accounts)
         self.secrets = {connector_code: secret_key, import_code: import_secret}
+        """Account 0's codes and their secrets (account i's: :meth:`account_options`)."""
         self.export_code, self.import_code = connector_code, import_code
         self.locales, self.bom = locales, bom
-        self.tables = {name: Table(name) for name in TABLES}
-        self.connector_changed_at = 0.0
-        self.excluded: set[str] = set()
-        self.excluded_at: dict[str, float] = {}
-        self.error_codes: list[int] = []
-        self.fail_halfway = 0
-        self.imports: list[dict[str, Any]] = []
-        """Every import call received: item and error counts and its first item, for tests."""
-        self._passes: dict[str, list[tuple[str, int, str]]] = {}
-        self._page_sizes: dict[str, int] = {}
-        self._meta: dict[str, dict[str, Any]] = {}
+        self._products = products
+        self._created = self.clock.now()
         self._import_fields = {
             name: spec.import_fields(locales) | {"REF"} for name, spec in TABLES.items()
         }
@@ -183,9 +199,71 @@ class SalesLayer118Emulator(Emulator):
             name: {f"{base}_{loc}": (base, loc) for base in spec.localized for loc in locales}
             for name, spec in TABLES.items()
         }
-        self._tracking: dict[str, dict[str, Any]] = {}
-        self._load(generate_catalog(products=products, seed=seed, locales=locales,
-                                    now=self.clock.now()))  # fmt: skip
+        self.account_state()  # account 0 at once
+
+    # accounts -------------------------------------------------------------------------------
+
+    def init_account(self, index: int) -> None:
+        """The account's catalog, seeded from the emulator's seed and ``index``."""
+        self.tables = {name: Table(name) for name in TABLES}
+        self.connector_changed_at = 0.0
+        self.excluded, self.excluded_at = set(), {}
+        self.error_codes, self.fail_halfway, self.imports = [], 0, []
+        self._passes, self._page_sizes, self._meta, self._tracking = {}, {}, {}, {}
+        seed = account_seed(self.seed, index)
+        self._load(generate_catalog(products=self._products, seed=seed, locales=self.locales,
+                                    now=self._created))  # fmt: skip
+
+    def account_options(self, index: int) -> dict[str, str]:
+        """``plugin``, ``base_url`` and account ``index``'s export and import connectors."""
+        if not 0 <= index < self.account_count:
+            raise ValueError(f"no account {index}: this emulator serves {self.account_count}")
+        export, imports = self.export_code, self.import_code
+        return {
+            "plugin": "saleslayer",
+            "api": "1.18",
+            "base_url": self.root_url,
+            "connector_code": account_credential(export, index),
+            "secret_key": account_credential(self.secrets[export], index),
+            "import_code": account_credential(imports, index),
+            "import_secret": account_credential(self.secrets[imports], index),
+        }
+
+    async def request_account(self, request: web.Request) -> int | None:
+        """By the page or tracking token's ``<i>.`` prefix, else by the connector code."""
+        token = request.match_info.get("token")
+        if token is None:
+            params = request[PARAMS] = await self._params(request)
+            token = params.get("page_token") if request.method == "GET" else None
+            code = params.get("code")
+            if not isinstance(token, str) or not token:
+                return self._code_account(code) if isinstance(code, str) else None
+        head, dot, _ = token.partition(".")
+        if not dot:
+            return 0
+        index = int(head) if head.isascii() and head.isdigit() else -1
+        return index if 0 < index < self.account_count else None
+
+    def _code_account(self, code: str) -> int | None:
+        for base in (self.export_code, self.import_code):
+            index = credential_account(base, code, self.account_count)
+            if index is not None:
+                return index
+        return None
+
+    def _new_token(self) -> str:
+        """A page or tracking token, prefixed with its account's index (none for account 0)."""
+        token = secrets.token_urlsafe(12)
+        index = self.current_account
+        return token if index == 0 else f"{index}.{token}"
+
+    def _secret_of(self, code: str) -> str | None:
+        """The secret of the current account's connector ``code``."""
+        index = self.current_account
+        for base, secret in self.secrets.items():
+            if code == account_credential(base, index):
+                return account_credential(secret, index)
+        return None
 
     # the catalog --------------------------------------------------------------------------
 
@@ -298,7 +376,8 @@ class SalesLayer118Emulator(Emulator):
 
     def _auth_error(self, params: Mapping[str, Any]) -> int | None:
         code = params.get("code")
-        if not isinstance(code, str) or code not in self.secrets:
+        secret = self._secret_of(code) if isinstance(code, str) else None
+        if not isinstance(code, str) or secret is None:
             return 2
         unique, key, when = params.get("unique"), params.get("key256"), params.get("time")
         if not isinstance(unique, str | int) or not str(unique).isdigit():
@@ -311,21 +390,21 @@ class SalesLayer118Emulator(Emulator):
             return 12
         if abs(self.clock.time() - moment) > EXPIRY_SECONDS:
             return 13
-        if key != signature(code, self.secrets[code], str(when), str(unique)):
+        if key != signature(code, secret, str(when), str(unique)):
             return 9
         return None
 
     async def _root(self, request: web.Request) -> web.Response:
         if self.error_codes:
             return self._error(request, self.error_codes.pop(0))
-        params = await self._params(request)
+        params = request.get(PARAMS) or await self._params(request)
         token = params.get("page_token")
         if isinstance(token, str) and request.method == "GET":
             return self._page(request, token, params)
         error = self._auth_error(params)
         if error is not None:
             return self._error(request, error)
-        if params["code"] == self.import_code:
+        if params["code"] == account_credential(self.import_code, self.current_account):
             return self._import(request, params)
         return self._export(request, params)
 
@@ -355,7 +434,7 @@ class SalesLayer118Emulator(Emulator):
                 for t, i, s in entries
                 for n in range(self._category_rows(t, i, s))
             ]
-        token = secrets.token_urlsafe(12)
+        token = self._new_token()
         self._passes[token] = entries
         self._page_sizes[token] = page_size(params.get("pagination"))
         self._meta[token] = {
@@ -486,7 +565,7 @@ class SalesLayer118Emulator(Emulator):
             if problem:
                 errors.append(problem)
         self.imports.append({"items": len(work), "errors": len(errors), "first": work[0][2]})
-        token = secrets.token_urlsafe(12)
+        token = self._new_token()
         self._tracking[token] = {"polls": 0}
         affected = sum(counts.values())
         answer = {

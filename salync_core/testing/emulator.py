@@ -178,6 +178,11 @@ class Emulator:
         of no account (it is then answered as account 0, which refuses it as it always has)."""
         return 0
 
+    async def request_account(self, request: web.Request) -> int | None:
+        """:meth:`account_for_request`, for an emulator that must read the body to know
+        (credentials in a form or JSON body): override this one instead."""
+        return self.account_for_request(request)
+
     def account_options(self, index: int) -> dict[str, str]:
         """The ``[connections.NAME]`` options (``plugin``, ``base_url``, credentials) that
         connect to account ``index``; call it once the emulator is running."""
@@ -280,7 +285,7 @@ class Emulator:
                     message = f"account must be 0 to {self.account_count - 1}"
                     return json_response({"error": "bad_request", "message": message}, 400)
         else:
-            index = self.account_for_request(request)
+            index = await self.request_account(request)
         request[ACCOUNT_KEY] = index
         token = CURRENT.set((self, index or 0))
         try:
