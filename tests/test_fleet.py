@@ -18,7 +18,8 @@ from salync_inventory.emulator import SalyncEmulator
 from salync_saleslayer.emulator import SalesLayerEmulator
 from support import SL_KEY, saleslayer_connection
 
-from salync_core import Account, AccountOutcome, Engine, Fleet
+from salync_core import Account, AccountOutcome, ConfigError, Engine, Fleet
+from salync_core.config import load_config
 from salync_core.fleet import discover_accounts
 from salync_core.fleet.status import fleet_status
 from salync_core.secrets import create_key_file
@@ -266,3 +267,20 @@ async def test_an_account_needing_a_reconnect_is_parked_and_reported_not_retried
     assert row["needs_reconnect"] == ["pim"]
     assert row["next_due"] is None
     assert "revoked" not in " ".join(row["problems"]), "the stored reason is not shown"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(90, 90.0), (0.5, 0.5), ("30s", 30.0), ("15m", 900.0), ("1d", 86400.0)]
+)
+def test_the_sync_interval_is_seconds_or_a_duration(
+    tmp_path: Path, value: Any, seconds: float
+) -> None:
+    write_config(tmp_path, {}, sync={"interval": value})
+    assert load_config(tmp_path / "salync.toml").sync_interval == seconds
+
+
+@pytest.mark.parametrize("value", [0, -5, "15", "15x", "m", "fast", True, [1]])
+def test_a_bad_sync_interval_is_refused_with_a_hint(tmp_path: Path, value: Any) -> None:
+    write_config(tmp_path, {}, sync={"interval": value})
+    with pytest.raises(ConfigError, match=r"\[sync\] interval: .*like \"30s\", \"15m\""):
+        load_config(tmp_path / "salync.toml")
