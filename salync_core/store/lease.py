@@ -179,13 +179,16 @@ class WriterLease:
 
     async def _acquire(self, store: Store) -> Fence:
         path = str(store.path)
-        with anyio.move_on_after(self.wait):
-            while True:
-                token = await store.run(acquire, store, self.holder, self.ttl)
-                if token is not None:
-                    logger.debug("%s: writer lease token %d for %s", path, token, self.holder)
-                    return Fence(path, self.holder, token)
-                await anyio.sleep(min(1.0, self.ttl / 4))
+        deadline = anyio.current_time() + self.wait
+        while True:  # at least one try, even with no wait at all
+            token = await store.run(acquire, store, self.holder, self.ttl)
+            if token is not None:
+                logger.debug("%s: writer lease token %d for %s", path, token, self.holder)
+                return Fence(path, self.holder, token)
+            left = deadline - anyio.current_time()
+            if left <= 0:
+                break
+            await anyio.sleep(min(1.0, self.ttl / 4, left))
         current = await store.run(state, store.conn)
         raise MirrorBusy(path, f"writer lease holder {current.holder} (token {current.token})")
 
