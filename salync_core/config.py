@@ -56,7 +56,9 @@ CONNECTION_KEYS = frozenset(
 """The keys of every ``[connections.NAME]`` table, whatever its platform."""
 TABLES = {
     "store": frozenset({"path", "key_file"}),
-    "sync": frozenset({"mass_delete_threshold", "mass_delete_min", "interval", "map_processes"}),
+    "sync": frozenset(
+        {"mass_delete_threshold", "mass_delete_min", "interval", "map_processes", "write_process"}
+    ),
     "connections": frozenset(),
     "policies": frozenset(),
 }
@@ -124,6 +126,10 @@ class Config:
     map_processes: int | Literal["auto"] = "auto"
     """``[sync] map_processes``: worker processes that map long passes (0: map in-process;
     ``"auto"``: one fewer than the cores, for passes of 20,000 items or more)."""
+    write_process: bool | Literal["auto"] = "auto"
+    """``[sync] write_process``: resolve and write a pass's pages in a second process, so
+    fetching and mapping get a core of their own (``"auto"``: on a machine with two cores or
+    more, for passes of 20,000 items or more)."""
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``, or a clear error listing the configured ones."""
@@ -179,6 +185,9 @@ def parse_config(
         raise ConfigError(
             f'{where}: [sync] map_processes: expected "auto" or a whole number, 0 or more'
         )
+    write_process = sync.get("write_process", "auto")
+    if write_process != "auto" and not isinstance(write_process, bool):
+        raise ConfigError(f'{where}: [sync] write_process: expected "auto", true or false')
     installed = plugins.platforms() if platforms is None else platforms
     connections = {
         name: _connection(name, table, f"{where}: [connections.{name}]", installed, base_dir)
@@ -196,6 +205,7 @@ def parse_config(
         key_file=base_dir / _string(store, "key_file", f"{where}: [store]", default=KEY_FILE),
         sync_interval=interval,
         map_processes=map_processes,
+        write_process=write_process,
     )
 
 

@@ -34,6 +34,7 @@ from salync_core.engine.connections import (
     today,
 )
 from salync_core.engine.mapper_pool import MapperPool, MapPolicy
+from salync_core.engine.page_writer import PageWriter, resolver_spec
 from salync_core.engine.pipeline import PageWork, Progress, sync_stream, usage_rows
 from salync_core.engine.push import push_connection
 from salync_core.engine.reconcile import reconcile_stream
@@ -71,6 +72,9 @@ class Engine:
         self._shared_pool = mapper_pool
         """A pool the host shares among engines (a fleet): used, never closed, here."""
         self._own_pool: MapperPool | None = None
+        setting = config.write_process
+        self.write_policy = MapPolicy.from_setting(setting if setting == "auto" else int(setting))
+        self._writer: PageWriter | None = None
         self.policies = PolicySet.from_config(
             config.policies, config.connections, plugins.policy_factories()
         )
@@ -112,6 +116,9 @@ class Engine:
         pool, self._own_pool = self._own_pool, None
         if pool is not None:
             await pool.aclose()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.aclose()
 
     @property
     def mapper_pool(self) -> MapperPool | None:
@@ -122,6 +129,16 @@ class Engine:
         if self._own_pool is None and self.map_policy.processes > 0:
             self._own_pool = MapperPool(self.map_policy.processes)
         return self._own_pool
+
+    @property
+    def page_writer(self) -> PageWriter | None:
+        """The process that writes long passes' pages (created on first use, started only
+        when a pass asks for it), or ``None`` when ``[sync] write_process`` is off."""
+        if self._writer is None and self.write_policy.processes > 0:
+            platform_of = {name: c.plugin for name, c in self.config.connections.items()}
+            spec = resolver_spec(self.config.policies, platform_of)
+            self._writer = PageWriter(self.store.path, spec)
+        return self._writer
 
     def _decide_hook(self) -> DecideHook | None:
         hook = plugins.pm.hook.decide_field
@@ -393,6 +410,7 @@ class Engine:
     ) -> PageWork:
         work = PageWork(live, stream, self.resolver, self.policies, run_id)
         work.pool, work.map_policy = self.mapper_pool, self.map_policy
+        work.writer, work.write_policy = self.page_writer, self.write_policy
         if guard is not None:
             work.guard = guard
         return work

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from attrs import define, field
+from attrs import define, field, frozen
 
 from salync_core.conflicts.policy_set import PolicySet
 from salync_core.conflicts.resolver import Resolver
@@ -36,6 +36,7 @@ from salync_core.engine.mapper_pool import (
     spec_for,
 )
 from salync_core.engine.mapping import map_items
+from salync_core.engine.page_writer import PageWriter, WriteFailed
 from salync_core.engine.report import Problem, RunReport
 from salync_core.engine.sweep import DeletionGuard, tombstone_unseen
 from salync_core.errors import (
@@ -77,6 +78,14 @@ class PageWork:
     pool: MapperPool | None = None
     """Worker processes that may map this stream's pages (see :class:`PageMapper`)."""
     map_policy: MapPolicy = field(factory=lambda: MapPolicy(0))
+    writer: PageWriter | None = None
+    """A process that may write this stream's pages (see :class:`PageApplier`)."""
+    write_policy: MapPolicy = field(factory=lambda: MapPolicy(0))
+
+    def target(self) -> PageTarget:
+        return PageTarget(
+            self.live.name, self.stream.name, self.run_id, self.save_cursor, self.guard
+        )
 
 
 @define
@@ -172,41 +181,61 @@ class PageMapper:
         self.pending.clear()
 
 
+@frozen
+class PageTarget:
+    """Where and how a page is written: what a page transaction needs besides the resolver
+    (small and picklable, so a writer process gets it with each page)."""
+
+    origin: str
+    stream: str
+    run_id: int
+    save_cursor: bool
+    guard: DeletionGuard
+
+
 def apply_page(
     store: Store, work: PageWork, mapped: MappedPage, usage: dict[str, Any]
 ) -> tuple[ApplyStats, int, int]:
     """Resolve and write one mapped page in one transaction; returns (stats, rejected, deleted)."""
-    live, stream, page = work.live, work.stream, mapped.page
+    return write_page(store, work.target(), work.resolver, mapped, usage)
+
+
+def write_page(
+    store: Store, target: PageTarget, resolver: Resolver, mapped: MappedPage, usage: dict[str, Any]
+) -> tuple[ApplyStats, int, int]:
+    """:func:`apply_page` from what travels to a writer process."""
+    page, origin, policies = mapped.page, target.origin, resolver.policies
     alive = [r for r in mapped.records if not r.deleted]
     gone = [r for r in mapped.records if r.deleted]
     with store.write() as txn:
-        stats = apply_records(txn, live.name, alive, work.resolver)
-        deleted = _apply_page_deletions(txn, work, page, gone)
+        stats = apply_records(txn, origin, alive, resolver)
+        deleted = _apply_page_deletions(txn, origin, policies, page, gone)
         if page.sweep is not None:
             swept, mapped.refused = tombstone_unseen(
-                txn, live.name, page.sweep, work.guard, work.policies.accepts_delete
+                txn, origin, page.sweep, target.guard, policies.accepts_delete
             )
             deleted += swept
-        add_dead_letters(txn, live.name, stream.name, page.ref, mapped.rejects, work.run_id)
-        if work.save_cursor:
-            set_cursor(txn, live.name, stream.name, page.cursor)
-        add_usage(txn, live.name, usage)
+        add_dead_letters(txn, origin, target.stream, page.ref, mapped.rejects, target.run_id)
+        if target.save_cursor:
+            set_cursor(txn, origin, target.stream, page.cursor)
+        add_usage(txn, origin, usage)
     return stats, len(mapped.rejects), deleted
 
 
-def _apply_page_deletions(txn: Transaction, work: PageWork, page: Page, gone: list[Any]) -> int:
+def _apply_page_deletions(
+    txn: Transaction, origin: str, policies: PolicySet, page: Page, gone: list[Any]
+) -> int:
     by_entity: dict[str, list[str]] = {}
     for record in gone:
         by_entity.setdefault(record.entity, []).append(record.key)
     for deletion in page.deletions:
         key = deletion.key or key_for_external_id(
-            txn.conn, work.live.name, deletion.entity, deletion.external_id
+            txn.conn, origin, deletion.entity, deletion.external_id
         )
         if key is not None:
             by_entity.setdefault(deletion.entity, []).append(key)
-    origin = work.live.name
     return sum(
-        apply_deletions(txn, origin, entity, keys, work.policies.accepts_delete(entity, origin))
+        apply_deletions(txn, origin, entity, keys, policies.accepts_delete(entity, origin))
         for entity, keys in by_entity.items()
     )
 
@@ -269,6 +298,7 @@ async def _consume(
     """Apply pages in the order they were fetched; returns (last cursor, finished, full)."""
     stream_report = report.stream(work.stream.name)
     last_cursor, completed, full = cursor, False, False
+    applier = PageApplier(store, work)
     async for received in receive:
         if isinstance(received, tuple):
             completed = stream_report.finished = received[1] is None
@@ -286,7 +316,7 @@ async def _consume(
         usage = usage_rows(work.live)
         report.requests += sum(day["requests"] for day in usage.values())
         try:
-            stats, rejected, deleted = await store.run(apply_page, store, work, item, usage)
+            stats, rejected, deleted = await applier.apply(item, usage)
         except Exception as exc:  # a bug or a broken store: stop this stream, say so
             message = _apply_failure(store, work, exc)
             report.problems.append(
@@ -318,9 +348,44 @@ async def _consume(
     return last_cursor, completed, full
 
 
+@define
+class PageApplier:
+    """Writes one pass's pages in order: in the store's worker thread or, once the pass is
+    long and the writer process is up, there (one page at a time either way, so the order and
+    the one transaction per page hold across the handover)."""
+
+    store: Store
+    work: PageWork
+    pages: int = 0
+    total: int | None = None
+
+    async def apply(self, mapped: MappedPage, usage: dict[str, Any]) -> tuple[ApplyStats, int, int]:
+        self.pages += 1
+        if self.total is None:
+            self.total = mapped.page.total
+        writer, policy = self.work.writer, self.work.write_policy
+        if writer is not None and await self._writer_ready(writer, policy):
+            stats, rejected, deleted, mapped.refused = await writer.write(
+                self.work.target(), mapped, usage, self.store.fence
+            )
+            return stats, rejected, deleted
+        return await self.store.run(apply_page, self.store, self.work, mapped, usage)
+
+    async def _writer_ready(self, writer: PageWriter, policy: MapPolicy) -> bool:
+        if writer.unavailable is not None or not policy.wants_pool(self.pages, self.total):
+            return False
+        writer.warm()
+        if policy.wait and not writer.ready:
+            await writer.wait_ready()
+        return writer.ready
+
+
 def _apply_failure(store: Store, work: PageWork, exc: Exception) -> str:
     """One line for a page that could not be applied (its transaction rolled back)."""
     where = f"{work.live.name}/{work.stream.name}"
+    if isinstance(exc, WriteFailed):
+        logger.debug("%s: writing a page failed: %s", where, exc.detail or exc)
+        return str(exc)
     if isinstance(exc, sqlite3.Error):
         logger.debug("%s: applying a page failed", where, exc_info=True)
         return failures.describe(store.path, exc)

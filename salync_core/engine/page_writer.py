@@ -1,0 +1,263 @@
+"""Resolve and write a long pass's pages in a second process, so the event loop (fetch, parse,
+map) and the page transactions (resolve, SQL) each get a core of their own.
+
+Both halves of a sync are Python: in one process they take turns under the GIL, however the
+work is split between threads. Mapping in worker processes does not help on its own: a page's
+records must come back to the process that resolves them, and unpickling them costs about what
+mapping them did. Sending the *mapped* records one way, to the process that resolves and
+writes them, costs one pickle per page and leaves both sides busy.
+
+:class:`PageWriter` is that process for one mirror: it opens its own connection to the mirror
+file, rebuilds the resolver from the configuration's policies and the installed plugins (a
+policy or ``decide_field`` hook registered in-process cannot travel: then pages are written
+in-process), and applies each page with the same :func:`~salync_core.engine.pipeline.write_page`
+the in-process path uses, one transaction per page, in the order the pages were fetched. It
+checks the run's writer lease (fence) in each transaction like the engine's own connection.
+The engine still holds the mirror's lock; the writer is its agent and stops with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import concurrent.futures.process
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import sqlite3
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from attrs import evolve, frozen
+
+from salync_core.engine.mapper_pool import RecordRow, _exit_with, records_from
+from salync_core.errors import SalyncError
+from salync_core.platform import Page
+
+if TYPE_CHECKING:
+    from salync_core.conflicts.resolver import DecideHook, Resolver
+    from salync_core.engine.pipeline import MappedPage, PageTarget
+    from salync_core.store.mirror import ApplyStats
+
+logger = logging.getLogger("salync.engine")
+
+
+@frozen
+class ResolverSpec:
+    """What a writer process needs to rebuild the engine's resolver."""
+
+    policies: Mapping[str, Any]
+    connections: tuple[str, ...]
+    platform_of: Mapping[str, str]
+    """Each connection's plugin (the ``decide_field`` hook is told the platform)."""
+    plugins: tuple[str, ...]
+    """The plugins registered in the engine's process: the writer must have the same ones."""
+
+
+def resolver_spec(policies: Mapping[str, Any], platform_of: Mapping[str, str]) -> ResolverSpec:
+    from salync_core import plugins
+
+    plugins.load_plugins()
+    return ResolverSpec(
+        policies=policies,
+        connections=tuple(platform_of),
+        platform_of=platform_of,
+        plugins=tuple(sorted(name for name, _ in plugins.pm.list_name_plugin())),
+    )
+
+
+def decide_hook(platform_of: Mapping[str, str]) -> DecideHook | None:
+    """The plugins' ``decide_field`` hook as the resolver calls it (``None``: no plugin has one)."""
+    from salync_core import plugins
+
+    hook = plugins.pm.hook.decide_field
+    if not hook.get_hookimpls():
+        return None
+
+    def decide(entity: str, field: str, origin: str, current: Any, incoming: Any) -> Any:
+        return hook(
+            entity=entity,
+            field=field,
+            origin=origin,
+            platform=platform_of.get(origin, origin),
+            current=current,
+            incoming=incoming,
+        )
+
+    return decide
+
+
+Written = tuple["ApplyStats", int, int, list[str]]
+"""(stats, rejected, deleted, refusals) of one page."""
+
+
+class WriteFailed(SalyncError):
+    """A page could not be written in the writer process (its transaction rolled back); the
+    message says why in one line, ``detail`` holds the traceback of a bug."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return WriteFailed, (str(self), self.detail)
+
+
+class PageWriter:
+    """One process writing one mirror's pages; start it with :meth:`warm`, stop it with
+    :meth:`aclose` (the engine does both)."""
+
+    def __init__(self, mirror: Path, spec: ResolverSpec) -> None:
+        self.mirror = str(mirror)
+        self.spec = spec
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._ready: asyncio.Future[Any] | None = None
+        self.unavailable: str | None = None
+        """Why pages cannot be written here (then they are written in-process)."""
+        self.pages = 0
+        self.cpu = 0.0
+        """CPU seconds the writer process spent, as it last reported them."""
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_writer_init,
+                initargs=(os.getpid(),),
+            )
+        return self._executor
+
+    def pids(self) -> list[int]:
+        processes = getattr(self._executor, "_processes", None) or {}
+        return [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
+
+    def warm(self) -> None:
+        """Start the process and open the mirror there, without waiting."""
+        if self._ready is not None or self.unavailable is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
+        self._ready.add_done_callback(self._prepared)
+
+    def _prepared(self, done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            self._ready = None
+            return
+        exc = done.exception()
+        if exc is not None:
+            self.unavailable = str(exc)
+            logger.debug("pages are written in-process: %s", exc)
+
+    @property
+    def ready(self) -> bool:
+        ready = self._ready
+        return (
+            ready is not None and ready.done() and not ready.cancelled() and not ready.exception()
+        )
+
+    async def wait_ready(self) -> bool:
+        self.warm()
+        if self._ready is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._ready)
+        return self.ready
+
+    async def write(
+        self, target: PageTarget, mapped: MappedPage, usage: dict[str, Any], fence: Any
+    ) -> Written:
+        """Write one page there; waits for it even when cancelled (the page commits or rolls
+        back whole, as an in-process page would)."""
+        page = evolve(mapped.page, items=())  # the raw items stay here: only records travel
+        rows = [
+            (r.entity, r.key, r.fields, r.external_id, r.source_ts, r.deleted)
+            for r in mapped.records
+        ]
+        job = (self.mirror, fence, self.spec, target, page, rows, mapped.rejects, usage)
+        loop = asyncio.get_running_loop()
+        with anyio.CancelScope(shield=True):
+            try:
+                written, cpu = await loop.run_in_executor(self._pool(), _write_job, job)
+            except concurrent.futures.process.BrokenProcessPool as exc:
+                self._executor, self._ready = None, None
+                raise WriteFailed(f"the writer process died: {exc}") from None
+        self.pages += 1
+        self.cpu = cpu
+        return written
+
+    async def aclose(self) -> None:
+        executor, self._executor, self._ready = self._executor, None, None
+        if executor is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    lambda: executor.shutdown(wait=True, cancel_futures=True)
+                )
+
+
+# the writer process ---------------------------------------------------------------------------
+
+_state: dict[str, Any] = {}
+
+
+def _writer_init(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine decides what Ctrl-C means
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _prepare(mirror: str, spec: ResolverSpec) -> None:
+    _opened(mirror, spec)
+
+
+def _opened(mirror: str, spec: ResolverSpec) -> tuple[Any, Resolver]:
+    from salync_core import plugins
+    from salync_core.conflicts.policy_set import PolicySet
+    from salync_core.conflicts.resolver import Resolver
+    from salync_core.store import Store
+
+    if _state.get("key") != (mirror, spec):
+        plugins.load_plugins()
+        mine = tuple(sorted(name for name, _ in plugins.pm.list_name_plugin()))
+        if mine != spec.plugins:
+            missing = sorted(set(spec.plugins) - set(mine))
+            raise SalyncError(f"plugins registered in-process only: {', '.join(missing)}")
+        policies = PolicySet.from_config(
+            spec.policies, spec.connections, plugins.policy_factories()
+        )
+        if "store" in _state:
+            _state["store"].close()
+        _state.update(
+            key=(mirror, spec),
+            store=Store(mirror, create=False),
+            resolver=Resolver(policies, decide_hook(spec.platform_of)),
+        )
+    return _state["store"], _state["resolver"]
+
+
+def _write_job(
+    job: tuple[str, Any, ResolverSpec, PageTarget, Page, Sequence[RecordRow], Any, Any],
+) -> tuple[Written, float]:
+    from salync_core.engine.pipeline import MappedPage, write_page
+    from salync_core.store import failures
+
+    mirror, fence, spec, target, page, rows, rejects, usage = job
+    store, resolver = _opened(mirror, spec)
+    store.fence = fence
+    mapped = MappedPage(page, records_from(rows), rejects)
+    try:
+        stats, rejected, deleted = write_page(store, target, resolver, mapped, usage)
+    except sqlite3.Error as exc:
+        raise WriteFailed(failures.describe(store.path, exc)) from None
+    except SalyncError as exc:  # a fenced run: the lease was taken over
+        raise WriteFailed(str(exc)) from None
+    except Exception as exc:
+        detail = "".join(traceback.format_exception(exc))
+        message = f"internal error applying a page: {type(exc).__name__}: {exc}"
+        raise WriteFailed(message, detail) from None
+    return (stats, rejected, deleted, mapped.refused), time.process_time()
