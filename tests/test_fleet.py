@@ -284,3 +284,24 @@ def test_a_bad_sync_interval_is_refused_with_a_hint(tmp_path: Path, value: Any) 
     write_config(tmp_path, {}, sync={"interval": value})
     with pytest.raises(ConfigError, match=r"\[sync\] interval: .*like \"30s\", \"15m\""):
         load_config(tmp_path / "salync.toml")
+
+
+async def test_a_local_edit_is_pushed_before_the_interval_without_a_sync(tmp_path: Path) -> None:
+    pim = SalesLayerEmulator(products=3, seed=1, rate_limit=False)
+    async with pim.running():
+        shop = add_account(tmp_path, "shop", {"pim": saleslayer_connection(pim, push=["product"])})
+        clock = FakeClock()
+        fleet = Fleet(tmp_path, clock=clock)
+        await fleet.run_due()
+        ref = sorted(pim.live_product_refs())[0]
+        async with Engine.open(shop.config_path) as engine:  # the host app edits a product
+            await engine.upsert("product", ref, {"title": {"en": "Renamed by the host"}})
+        requests = pim.stats.requests
+
+        clock.advance(60)  # the interval (an hour) is far off
+        [outcome] = await fleet.run_due()
+
+    assert (outcome.account, outcome.status, outcome.synced) == ("shop", "ok", ["pim"])
+    assert pim.product_by_ref(ref)["prod_title"]["en"] == "Renamed by the host"  # type: ignore[index]
+    assert pim.stats.by_route.get("GET /rest/Catalog/Products", 0) == 1, "pushed, not synced"
+    assert pim.stats.requests > requests
