@@ -137,6 +137,16 @@ async def test_a_held_lease_makes_the_next_holder_wait_then_refuse(mirror: Path)
     other.close()
 
 
+async def test_the_next_holder_waits_out_a_dead_holders_lease(mirror: Path) -> None:
+    store, other = Store(mirror), Store(mirror)
+    assert leases.acquire(store, "killed-worker", ttl=0.5) == 1  # then dies: no renew, no release
+    store.close()
+
+    async with WriterLease("retry", ttl=0.5).hold(other) as fence:
+        assert fence.token == 2
+    other.close()
+
+
 async def test_a_holder_whose_lease_was_taken_over_learns_it_and_writes_nothing(
     mirror: Path,
 ) -> None:
