@@ -175,7 +175,7 @@ async def test_a_waiting_webhook_event_makes_its_account_due_before_its_interval
 async def test_with_one_slot_a_big_account_never_runs_twice_before_a_due_small_one(
     tmp_path: Path,
 ) -> None:
-    big = SalesLayerEmulator(products=150, seed=1, api_key=SL_KEY, rate_limit=False)
+    big = SalesLayerEmulator(products=60, seed=1, api_key=SL_KEY, rate_limit=False)
     small = SalesLayerEmulator(products=2, seed=2, api_key=SL_KEY, rate_limit=False)
     async with big.running(), small.running():
         add_account(tmp_path, "big", {"pim": saleslayer_connection(big)}, interval=0.001)

@@ -102,7 +102,7 @@ def test_status_shows_every_account_and_creates_nothing(tmp_path: Path) -> None:
 
 
 async def test_sigterm_stops_the_fleet_at_a_committed_page(tmp_path: Path) -> None:
-    pim = SalesLayerEmulator(products=600, seed=1, rate_limit=False, accounts=2)
+    pim = SalesLayerEmulator(products=300, seed=1, rate_limit=False, accounts=2)
     pim.faults.update({"slow_seconds": 0.2})
     async with pim.running():
         directories = write_accounts(tmp_path, pim, 2)
