@@ -200,14 +200,22 @@ class Emulator:
         state = self._account_states.get(index)
         if state is None:
             state = self._account_states[index] = AccountState(index)
-            with self.as_account(index):
-                self.init_account(index)
+            try:
+                with self.as_account(index):
+                    self.init_account(index)
+            except BaseException:
+                del self._account_states[index]
+                raise
         return state
 
     @property
     def created_accounts(self) -> list[int]:
         """The accounts whose state exists so far (ascending)."""
         return sorted(self._account_states)
+
+    def account_created(self, index: int) -> bool:
+        """Whether account ``index``'s state exists yet (no request has built it otherwise)."""
+        return index in self._account_states
 
     @contextlib.contextmanager
     def as_account(self, index: int) -> Iterator[None]:

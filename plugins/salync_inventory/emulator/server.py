@@ -151,7 +151,7 @@ class SalyncEmulator(Emulator):
         """``plugin``, ``base_url``, ``api_key`` and ``plan`` of account ``index`` (and
         ``ca_file`` with ``tls``)."""
         plan: str = self._plan
-        if index in self.created_accounts:
+        if self.account_created(index):
             with self.as_account(index):
                 plan = self.plan
         options = {"plugin": "salync", "base_url": self.base_url}
