@@ -21,10 +21,12 @@ from support import SL_KEY, saleslayer_connection
 from salync_core import Account, AccountOutcome, ConfigError, Engine, Fleet
 from salync_core.config import load_config
 from salync_core.fleet import discover_accounts
+from salync_core.fleet.due import connections_due, parse_time
 from salync_core.fleet.status import fleet_status
 from salync_core.secrets import create_key_file
 from salync_core.store.credentials import StoredTokens
 from salync_core.store.inbox import Delivery, Inbox
+from salync_core.store.schedule import LastSync, MirrorSchedule
 from salync_core.testing.config import write_config
 
 pytestmark = pytest.mark.anyio
@@ -232,8 +234,6 @@ def receive_product_event(mirror: Path, emulator: SalyncEmulator) -> None:
 
 
 def anyio_time(iso: str) -> float:
-    from salync_core.fleet.due import parse_time
-
     moment = parse_time(iso)
     assert moment is not None
     return moment
@@ -305,3 +305,16 @@ async def test_a_local_edit_is_pushed_before_the_interval_without_a_sync(tmp_pat
     assert pim.product_by_ref(ref)["prod_title"]["en"] == "Renamed by the host"  # type: ignore[index]
     assert pim.stats.by_route.get("GET /rest/Catalog/Products", 0) == 1, "pushed, not synced"
     assert pim.stats.requests > requests
+
+
+def test_a_connection_due_by_its_interval_is_synced_even_with_local_edits_waiting() -> None:
+    last = LastSync("2026-11-30T10:00:00Z", "2026-11-30T10:00:05Z", "ok", None, None)
+    schedule = MirrorSchedule({"pim": last, "inv": last}, {}, frozenset({"pim", "inv"}))
+    ten_past = parse_time("2026-11-30T10:10:00Z") or 0.0
+    eleven = parse_time("2026-11-30T11:00:01Z") or 0.0
+
+    early = {d.name: d.why for d in connections_due(["pim", "inv"], schedule, {}, 3600, ten_past)}
+    late = {d.name: d.why for d in connections_due(["pim", "inv"], schedule, {}, 3600, eleven)}
+
+    assert early == {"pim": "local edits", "inv": "local edits"}  # a push alone, at once
+    assert late == {"pim": "interval", "inv": "interval"}  # a sync, which pushes after it
