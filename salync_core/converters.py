@@ -92,12 +92,13 @@ Normalizer = Callable[[Any], Any]
 
 
 # The checks below run for every field of every record on every page, so they compare exact
-# types (a bool is not an int here) instead of calling isinstance through generators.
+# types (a bool is not an int here) instead of calling isinstance through generators, and an
+# optional field's check lets ``None`` through itself rather than through a wrapper call.
 
 
-def _check(kind: type, label: str) -> Normalizer:
+def _check(kind: type, label: str, nullable: bool) -> Normalizer:
     def normalize(value: Any) -> Any:
-        if type(value) is not kind:
+        if type(value) is not kind and not (nullable and value is None):
             raise ValueError(f"expected {label}, got {type(value).__name__}")
         return value
 
@@ -122,13 +123,29 @@ def _string_list(value: Any) -> Any:
     return value
 
 
-def _timestamp(value: Any) -> Any:
-    """A UTC timestamp; one already in canonical form (most of them) is kept as it is."""
-    if isinstance(value, str) and _CANONICAL_TIMESTAMP.fullmatch(value):
+def _timestamp(nullable: bool) -> Normalizer:
+    def timestamp(value: Any) -> Any:
+        """A UTC timestamp; one already in canonical form (most of them) is kept as it is."""
+        if isinstance(value, str) and _CANONICAL_TIMESTAMP.fullmatch(value):
+            return value
+        if nullable and value is None:
+            return None
+        if not isinstance(value, str | datetime):
+            raise ValueError(f"expected an ISO-8601 timestamp, got {type(value).__name__}")
+        return format_datetime(parse_datetime(value))
+
+    return timestamp
+
+
+def _literal(allowed: frozenset[Any], nullable: bool) -> Normalizer:
+    accepted = allowed | {None} if nullable else allowed
+
+    def literal(value: Any) -> Any:
+        if value not in accepted:
+            raise ValueError(f"expected one of {sorted(allowed)}, got {value!r}")
         return value
-    if not isinstance(value, str | datetime):
-        raise ValueError(f"expected an ISO-8601 timestamp, got {type(value).__name__}")
-    return format_datetime(parse_datetime(value))
+
+    return literal
 
 
 def _via_converter(tp: Any) -> Normalizer:
@@ -138,34 +155,34 @@ def _via_converter(tp: Any) -> Normalizer:
     return normalize
 
 
+def _optional(inner: Normalizer) -> Normalizer:
+    return lambda v: None if v is None else inner(v)
+
+
 def _normalizer(tp: Any) -> Normalizer:
     """The fastest correct check for one field type; the converter for the rest."""
     args = get_args(tp)
-    if type(None) in args:  # Optional[X]: None passes, the rest is checked as X
-        inner = _normalizer(next(a for a in args if a is not type(None)))
-        return lambda v: None if v is None else inner(v)
+    nullable = type(None) in args
+    if nullable:  # Optional[X]: None passes, the rest is checked as X
+        tp = next(a for a in args if a is not type(None))
+        args = get_args(tp)
     if tp is str:
-        return _check(str, "a string")
+        return _check(str, "a string", nullable)
     if tp is int:
-        return _check(int, "an integer")
-    if tp == dict[str, str]:
-        return _localized
-    if tp == list[str]:
-        return _string_list
+        return _check(int, "an integer", nullable)
     if tp == dict[str, Any]:
-        return _check(dict, "an object")
+        return _check(dict, "an object", nullable)
     if tp is datetime:
-        return _timestamp
+        return _timestamp(nullable)
     if get_origin(tp) is Literal:
-        allowed = frozenset(args)
-
-        def literal(value: Any) -> Any:
-            if value not in allowed:
-                raise ValueError(f"expected one of {sorted(allowed)}, got {value!r}")
-            return value
-
-        return literal
-    return _via_converter(tp)
+        return _literal(frozenset(args), nullable)
+    if tp == dict[str, str]:
+        check = _localized
+    elif tp == list[str]:
+        check = _string_list
+    else:
+        check = _via_converter(tp)
+    return _optional(check) if nullable else check
 
 
 class FieldCodec:
