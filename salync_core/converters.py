@@ -176,6 +176,7 @@ def _normalizer(tp: Any) -> Normalizer:
         return _timestamp(nullable)
     if get_origin(tp) is Literal:
         return _literal(frozenset(args), nullable)
+    check: Normalizer
     if tp == dict[str, str]:
         check = _localized
     elif tp == list[str]:
