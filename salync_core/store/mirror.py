@@ -53,13 +53,16 @@ def encode_clocks(clocks: dict[str, Any], fields: dict[str, Any]) -> str:
     When every field of the record (``fields``) has a clock, the largest group is written
     first and without its names, ``[origin, source_ts, seq, rule]``: "every other field". A
     record one origin set whole (the common case) is then one short entry."""
+    whole = len(clocks) == len(fields) and clocks.keys() == fields.keys()
+    if whole:
+        values = list(clocks.values())
+        if values.count(values[0]) == len(values):  # one clock for all: no grouping at all
+            return dumps([values[0]])
     groups: dict[tuple[Any, ...], list[str]] = {}
     for name, (origin, ts, seq, rule) in clocks.items():
         groups.setdefault((origin, ts, seq, rule), []).append(name)
-    if len(clocks) != len(fields) or clocks.keys() != fields.keys():
+    if not whole:
         return dumps([[*clock, names] for clock, names in groups.items()])
-    if len(groups) == 1:
-        return dumps([list(next(iter(groups)))])
     rest = max(groups, key=lambda clock: len(groups[clock]))
     return dumps(
         [list(rest), *([*clock, names] for clock, names in groups.items() if clock != rest)]
@@ -325,9 +328,15 @@ def _apply_one(
             (record.entity, record.key, dumps(merged), encode_clocks(merged_clocks, merged), seq)
         )
         if outcome.changed:
-            overwrites = writes.overwrites.setdefault(record.entity, {})
-            before, earlier = overwrites.get(record.key, (fields or {}, {}))
-            overwrites[record.key] = (before, {**earlier, **outcome.changed})
+            overwrites = writes.overwrites.get(record.entity)
+            if overwrites is None:
+                overwrites = writes.overwrites[record.entity] = {}
+            prior = overwrites.get(record.key)
+            overwrites[record.key] = (
+                (fields or {}, outcome.changed)
+                if prior is None
+                else (prior[0], {**prior[1], **outcome.changed})
+            )
         writes.changes.append(
             (seq, record.entity, record.key, "upsert", dumps(names), origin, txn.now)
         )
@@ -350,7 +359,13 @@ def _apply_one(
     stats.conflicts += len(outcome.conflicts)
     if track_base:
         diverged = outcome.diverged or (seen is not None and seen[2])
-        stored = encode_base(_held(record, base), after)
+        held = _held(record, base)
+        if existing is None and seen is None and not outcome.diverged:
+            # a new record taken whole: what it holds, left out its empty maps, is what the
+            # mirror took (the resolver skips exactly those, and takes the rest as they are)
+            stored = None if len(outcome.changed) == len(held) else encode_base(held, after)
+        else:
+            stored = encode_base(held, after)
         writes.id_map.append(
             (origin, record.entity, record.key, record.external_id, stored, int(diverged), txn.now)
         )
