@@ -15,7 +15,7 @@ import anyio
 import pytest
 from orjson import loads
 from salync_saleslayer.emulator import SalesLayerEmulator
-from support import saleslayer_connection, sl_write
+from support import SL_KEY, saleslayer_connection, sl_write
 
 from salync_core import Engine, hookimpl, plugins
 from salync_core.conflicts.policies import FieldDecision
@@ -99,11 +99,15 @@ async def test_a_writer_process_builds_the_same_mirror_as_writing_in_process(
 
 
 async def test_a_writer_that_dies_is_a_problem_and_the_next_sync_goes_on(
-    saleslayer: SalesLayerEmulator, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    saleslayer.faults.slow_seconds = 0.05
+    saleslayer = SalesLayerEmulator(products=1000, seed=1, api_key=SL_KEY, rate_limit=False)
+    saleslayer.faults.slow_seconds = 0.05  # the kill lands while later pages are still read
 
-    async with Engine.open(config_in(tmp_path, saleslayer, IN_WRITER)) as engine:
+    async with (
+        saleslayer.running(),
+        Engine.open(config_in(tmp_path, saleslayer, IN_WRITER)) as engine,
+    ):
 
         class KillTheWriter:
             def page_done(
@@ -114,12 +118,13 @@ async def test_a_writer_that_dies_is_a_problem_and_the_next_sync_goes_on(
                     os.kill(pid, signal.SIGKILL)
 
         (report,) = await engine.sync(streams=["products"], progress=KillTheWriter())
-        assert "the writer process died" in "; ".join(str(p) for p in report.problems)
+        said = "; ".join(str(p) for p in report.problems)
+        assert "the writer process died" in said, (said, report.streams)
 
         saleslayer.faults.slow_seconds = 0
         (report,) = await engine.sync(streams=["products"])
         assert report.ok, report.problems
-        assert len(list(engine.records("product"))) == 250
+        assert len(list(engine.records("product"))) == 1000
 
 
 async def test_a_cancelled_sync_leaves_no_writer_process_and_a_consistent_mirror(

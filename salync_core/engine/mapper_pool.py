@@ -56,7 +56,7 @@ MapProcesses = int | Literal["auto"]
 ``"auto"`` in one fewer than the machine's cores (none on a one-core machine), for long
 passes only."""
 
-AUTO_MIN_ITEMS = 20_000
+AUTO_MIN_ITEMS = 10_000
 """Under ``auto``, a pass whose first page announces fewer items than this maps in-process:
 starting a worker (importing the engine and the plugins, about a second) would cost more than
 it saves. A pass that does not announce a total is handed over after :data:`AUTO_MIN_PAGES`."""

@@ -121,6 +121,8 @@ class PageWriter:
         self._ready: asyncio.Future[Any] | None = None
         self.unavailable: str | None = None
         """Why pages cannot be written here (then they are written in-process)."""
+        self._failed: set[tuple[int, str]] = set()
+        """(run, stream) passes with a page that failed: the rest of the pass is refused."""
         self.pages = 0
         self.cpu = 0.0
         """CPU seconds the writer process spent, as it last reported them."""
@@ -170,24 +172,33 @@ class PageWriter:
                 await asyncio.shield(self._ready)
         return self.ready
 
-    async def write(
+    def submit(
         self, target: PageTarget, mapped: MappedPage, usage: dict[str, Any], fence: Any
-    ) -> Written:
-        """Write one page there; waits for it even when cancelled (the page commits or rolls
-        back whole, as an in-process page would)."""
+    ) -> asyncio.Future[Written]:
+        """Queue one page; pages are written one at a time in the order they were queued. A
+        page that fails makes the writer refuse the rest of the pass (nothing after a page
+        that rolled back may commit)."""
         page = evolve(mapped.page, items=())  # the raw items stay here: only records travel
         rows = [
             (r.entity, r.key, r.fields, r.external_id, r.source_ts, r.deleted)
             for r in mapped.records
         ]
         job = (self.mirror, fence, self.spec, target, page, rows, mapped.rejects, usage)
+        return asyncio.ensure_future(self._write((target.run_id, target.stream), job))
+
+    async def _write(self, key: tuple[int, str], job: tuple[Any, ...]) -> Written:
+        if key in self._failed:  # a fresh process knows nothing of the page that failed
+            raise WriteFailed("not written: an earlier page of this pass failed")
         loop = asyncio.get_running_loop()
-        with anyio.CancelScope(shield=True):
-            try:
-                written, cpu = await loop.run_in_executor(self._pool(), _write_job, job)
-            except concurrent.futures.process.BrokenProcessPool as exc:
-                self._executor, self._ready = None, None
-                raise WriteFailed(f"the writer process died: {exc}") from None
+        try:
+            written, cpu = await loop.run_in_executor(self._pool(), _write_job, job)
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            self._failed.add(key)
+            self._executor, self._ready = None, None
+            raise WriteFailed(f"the writer process died: {exc}") from None
+        except BaseException:
+            self._failed.add(key)
+            raise
         self.pages += 1
         self.cpu = cpu
         return written
@@ -204,6 +215,8 @@ class PageWriter:
 # the writer process ---------------------------------------------------------------------------
 
 _state: dict[str, Any] = {}
+_failed: set[tuple[int, str]] = set()
+"""(run, stream) passes whose page failed here: their later pages are refused."""
 
 
 def _writer_init(parent: int) -> None:
@@ -240,24 +253,39 @@ def _opened(mirror: str, spec: ResolverSpec) -> tuple[Any, Resolver]:
     return _state["store"], _state["resolver"]
 
 
-def _write_job(
+def _write_page(
     job: tuple[str, Any, ResolverSpec, PageTarget, Page, Sequence[RecordRow], Any, Any],
 ) -> tuple[Written, float]:
     from salync_core.engine.pipeline import MappedPage, write_page
-    from salync_core.store import failures
 
     mirror, fence, spec, target, page, rows, rejects, usage = job
-    store, resolver = _opened(mirror, spec)
-    store.fence = fence
-    mapped = MappedPage(page, records_from(rows), rejects)
+    if (target.run_id, target.stream) in _failed:
+        raise WriteFailed("not written: an earlier page of this pass failed")
     try:
+        store, resolver = _opened(mirror, spec)
+        store.fence = fence
+        mapped = MappedPage(page, records_from(rows), rejects)
         stats, rejected, deleted = write_page(store, target, resolver, mapped, usage)
+    except BaseException:
+        _failed.add((target.run_id, target.stream))
+        raise
+    return (stats, rejected, deleted, mapped.refused), time.process_time()
+
+
+def _write_job(
+    job: tuple[str, Any, ResolverSpec, PageTarget, Page, Sequence[RecordRow], Any, Any],
+) -> tuple[Written, float]:
+    from salync_core.store import failures
+
+    try:
+        return _write_page(job)
+    except WriteFailed:
+        raise
     except sqlite3.Error as exc:
-        raise WriteFailed(failures.describe(store.path, exc)) from None
+        raise WriteFailed(failures.describe(Path(job[0]), exc)) from None
     except SalyncError as exc:  # a fenced run: the lease was taken over
         raise WriteFailed(str(exc)) from None
     except Exception as exc:
         detail = "".join(traceback.format_exception(exc))
         message = f"internal error applying a page: {type(exc).__name__}: {exc}"
         raise WriteFailed(message, detail) from None
-    return (stats, rejected, deleted, mapped.refused), time.process_time()

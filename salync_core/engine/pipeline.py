@@ -17,6 +17,8 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections import deque
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import anyio
@@ -36,7 +38,7 @@ from salync_core.engine.mapper_pool import (
     spec_for,
 )
 from salync_core.engine.mapping import map_items
-from salync_core.engine.page_writer import PageWriter, WriteFailed
+from salync_core.engine.page_writer import PageWriter, WriteFailed, Written
 from salync_core.engine.report import Problem, RunReport
 from salync_core.engine.sweep import DeletionGuard, tombstone_unseen
 from salync_core.errors import (
@@ -297,79 +299,165 @@ async def _consume(
 ) -> tuple[Any, bool, bool]:
     """Apply pages in the order they were fetched; returns (last cursor, finished, full)."""
     stream_report = report.stream(work.stream.name)
-    last_cursor, completed, full = cursor, False, False
+    tally = _Tally(work, report, progress, cursor)
     applier = PageApplier(store, work)
-    async for received in receive:
-        if isinstance(received, tuple):
-            completed = stream_report.finished = received[1] is None
-            await _record_end(store, received[1], work, report)
-            break
-        try:
-            item = await received.mapped() if isinstance(received, PendingPage) else received
-        except Exception as exc:  # a mapping hook's bug, or a worker process that died
-            logger.exception("%s/%s: mapping a page failed", work.live.name, work.stream.name)
-            message = f"mapping a page failed in a worker process: {type(exc).__name__}: {exc}"
-            report.problems.append(
-                Problem(work.live.name, work.stream.name, message, received.page.ref, True)
-            )
-            break
-        usage = usage_rows(work.live)
-        report.requests += sum(day["requests"] for day in usage.values())
-        try:
-            stats, rejected, deleted = await applier.apply(item, usage)
-        except Exception as exc:  # a bug or a broken store: stop this stream, say so
-            message = _apply_failure(store, work, exc)
-            report.problems.append(
-                Problem(work.live.name, work.stream.name, message, item.page.ref, True)
-            )
-            break
-        last_cursor, full = item.page.cursor, item.page.full
-        stream_report.pages += 1
-        stream_report.applied.add(stats)
-        stream_report.rejected += rejected
-        stream_report.deleted += deleted
-        for refusal in item.refused:
-            report.problems.append(
-                Problem(work.live.name, work.stream.name, refusal, item.page.ref)
-            )
-        if rejected:
-            report.problems.append(
-                Problem(
-                    work.live.name,
-                    work.stream.name,
-                    f"{rejected} item(s) rejected to dead letters",
-                    item.page.ref,
+    try:
+        async for received in receive:
+            if isinstance(received, tuple):
+                if await _settled(store, work, report, tally, applier.drain()):
+                    tally.completed = stream_report.finished = received[1] is None
+                    await _record_end(store, received[1], work, report)
+                break
+            try:
+                item = await received.mapped() if isinstance(received, PendingPage) else received
+            except Exception as exc:  # a mapping hook's bug, or a worker process that died
+                logger.exception("%s/%s: mapping a page failed", work.live.name, work.stream.name)
+                message = f"mapping a page failed in a worker process: {type(exc).__name__}: {exc}"
+                report.problems.append(
+                    Problem(work.live.name, work.stream.name, message, received.page.ref, True)
                 )
-            )
-        if progress is not None:
-            progress.page_done(
-                work.live.name, work.stream.name, len(item.page.items), item.page.total
-            )
-    return last_cursor, completed, full
+                break
+            usage = usage_rows(work.live)
+            report.requests += sum(day["requests"] for day in usage.values())
+            if not await _settled(store, work, report, tally, applier.apply(item, usage)):
+                break
+    finally:
+        with anyio.CancelScope(shield=True):  # pages queued to the writer end before we do
+            await _settled(store, work, report, tally, applier.drain())
+    return tally.cursor, tally.completed, tally.full
+
+
+async def _settled(
+    store: Store,
+    work: PageWork,
+    report: RunReport,
+    tally: _Tally,
+    applying: Awaitable[list[_Applied]],
+) -> bool:
+    """Count the pages ``applying`` returns; ``False`` (with the problem reported) when one
+    failed, which ends the stream."""
+    try:
+        applied = await applying
+    except PageFailed as failed:
+        tally.add(failed.applied)
+        message = _apply_failure(store, work, failed.cause)
+        report.problems.append(
+            Problem(work.live.name, work.stream.name, message, failed.page.page.ref, True)
+        )
+        return False
+    tally.add(applied)
+    return True
+
+
+_Applied = tuple[MappedPage, ApplyStats, int, int]
+
+
+class PageFailed(Exception):
+    """A page that could not be applied, after the pages before it that were."""
+
+    def __init__(self, page: MappedPage, cause: Exception, applied: list[_Applied]) -> None:
+        super().__init__(str(cause))
+        self.page, self.cause, self.applied = page, cause, applied
+
+
+@define
+class _Tally:
+    """A stream's applied pages, counted into its report in order."""
+
+    work: PageWork
+    report: RunReport
+    progress: Progress | None
+    cursor: Any
+    completed: bool = False
+    full: bool = False
+
+    def add(self, applied: list[_Applied]) -> None:
+        work, report = self.work, self.report
+        stream_report = report.stream(work.stream.name)
+        for item, stats, rejected, deleted in applied:
+            self.cursor, self.full = item.page.cursor, item.page.full
+            stream_report.pages += 1
+            stream_report.applied.add(stats)
+            stream_report.rejected += rejected
+            stream_report.deleted += deleted
+            for refusal in item.refused:
+                report.problems.append(
+                    Problem(work.live.name, work.stream.name, refusal, item.page.ref)
+                )
+            if rejected:
+                report.problems.append(
+                    Problem(
+                        work.live.name,
+                        work.stream.name,
+                        f"{rejected} item(s) rejected to dead letters",
+                        item.page.ref,
+                    )
+                )
+            if self.progress is not None:
+                self.progress.page_done(
+                    work.live.name, work.stream.name, len(item.page.items), item.page.total
+                )
+
+
+WRITE_AHEAD = 3
+"""Pages queued to the writer process before the oldest one's result is awaited: the writer
+never waits for the event loop to be scheduled between two pages."""
 
 
 @define
 class PageApplier:
     """Writes one pass's pages in order: in the store's worker thread or, once the pass is
-    long and the writer process is up, there (one page at a time either way, so the order and
-    the one transaction per page hold across the handover)."""
+    long and the writer process is up, there. The writer takes pages one at a time in the
+    order they were queued, up to :data:`WRITE_AHEAD` ahead; it refuses the pass's later pages
+    once one failed, and an in-process page is only written when none is queued there, so
+    the order and the one transaction per page hold across the handover."""
 
     store: Store
     work: PageWork
     pages: int = 0
     total: int | None = None
+    queued: deque[tuple[MappedPage, asyncio.Future[Written]]] = field(factory=deque)
 
-    async def apply(self, mapped: MappedPage, usage: dict[str, Any]) -> tuple[ApplyStats, int, int]:
+    async def apply(self, mapped: MappedPage, usage: dict[str, Any]) -> list[_Applied]:
+        """Apply a page (or queue it); returns the pages applied meanwhile, in order."""
         self.pages += 1
         if self.total is None:
             self.total = mapped.page.total
         writer, policy = self.work.writer, self.work.write_policy
         if writer is not None and await self._writer_ready(writer, policy):
-            stats, rejected, deleted, mapped.refused = await writer.write(
-                self.work.target(), mapped, usage, self.store.fence
+            future = writer.submit(self.work.target(), mapped, usage, self.store.fence)
+            self.queued.append((mapped, future))
+            applied: list[_Applied] = []
+            while self.queued and (len(self.queued) > WRITE_AHEAD or self.queued[0][1].done()):
+                await self._settle_oldest(applied)
+            return applied
+        applied = await self.drain()
+        try:
+            stats, rejected, deleted = await self.store.run(
+                apply_page, self.store, self.work, mapped, usage
             )
-            return stats, rejected, deleted
-        return await self.store.run(apply_page, self.store, self.work, mapped, usage)
+        except Exception as exc:
+            raise PageFailed(mapped, exc, applied) from exc
+        return [*applied, (mapped, stats, rejected, deleted)]
+
+    async def drain(self) -> list[_Applied]:
+        """Wait for every queued page; returns them applied, in order."""
+        applied: list[_Applied] = []
+        while self.queued:
+            await self._settle_oldest(applied)
+        return applied
+
+    async def _settle_oldest(self, applied: list[_Applied]) -> None:
+        mapped, future = self.queued.popleft()
+        try:
+            with anyio.CancelScope(shield=True):  # a page being written ends, as in-process
+                stats, rejected, deleted, mapped.refused = await future
+        except Exception as exc:
+            for _, later in self.queued:  # refused by the writer: nothing to report twice
+                later.add_done_callback(_seen)
+            self.queued.clear()
+            raise PageFailed(mapped, exc, applied) from exc
+        applied.append((mapped, stats, rejected, deleted))
 
     async def _writer_ready(self, writer: PageWriter, policy: MapPolicy) -> bool:
         if writer.unavailable is not None or not policy.wants_pool(self.pages, self.total):
@@ -378,6 +466,11 @@ class PageApplier:
         if policy.wait and not writer.ready:
             await writer.wait_ready()
         return writer.ready
+
+
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _apply_failure(store: Store, work: PageWork, exc: Exception) -> str:
