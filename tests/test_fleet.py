@@ -7,6 +7,7 @@ what each account's round came to.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import time
 from pathlib import Path
@@ -18,12 +19,13 @@ from salync_inventory.emulator import SalyncEmulator
 from salync_saleslayer.emulator import SalesLayerEmulator
 from support import SL_KEY, saleslayer_connection
 
-from salync_core import Account, AccountOutcome, ConfigError, Engine, Fleet
-from salync_core.config import load_config
+from salync_core import Account, AccountOutcome, ConfigError, Engine, Fleet, HttpClient
+from salync_core.config import Config, load_config
 from salync_core.fleet import discover_accounts
 from salync_core.fleet.due import connections_due, parse_time
 from salync_core.fleet.status import fleet_status
 from salync_core.secrets import create_key_file
+from salync_core.store import Store
 from salync_core.store.credentials import StoredTokens
 from salync_core.store.inbox import Delivery, Inbox
 from salync_core.store.schedule import LastSync, MirrorSchedule
@@ -318,3 +320,26 @@ def test_a_connection_due_by_its_interval_is_synced_even_with_local_edits_waitin
 
     assert early == {"pim": "local edits", "inv": "local edits"}  # a push alone, at once
     assert late == {"pim": "interval", "inv": "interval"}  # a sync, which pushes after it
+
+
+async def test_an_idle_account_keeps_nothing_open(tmp_path: Path) -> None:
+    """Between rounds an account is a schedule entry: no engine, mirror connection, HTTP
+    client or parsed configuration stays alive (the memory measurement is in the report)."""
+    pim = SalesLayerEmulator(products=2, seed=1, rate_limit=False, accounts=5)
+    async with pim.running():
+        for i in range(5):
+            add_account(tmp_path, f"shop{i}", {"pim": pim.account_options(i)})
+        fleet = Fleet(tmp_path, concurrency=5)
+        assert len(await fleet.run_due()) == 5
+
+    gc.collect()
+    alive = [
+        o
+        for o in gc.get_objects()
+        if (isinstance(o, Store) and tmp_path in o.path.parents)
+        or (isinstance(o, Engine) and tmp_path in o.store.path.parents)
+        or (isinstance(o, Config) and tmp_path in o.store_path.parents)
+        or (isinstance(o, HttpClient) and str(o.base_url).startswith(pim.base_url))
+    ]
+    assert alive == []
+    assert all(e.status == "ok" and not e.running for e in fleet.entries)
