@@ -1,14 +1,16 @@
 """A fleet of N accounts of P products each: a full round and an incremental round (1% of each
 account's products changed), on one process and on Dask with two local workers.
 
-    python benchmarks/fleet.py                         # 1,000 accounts of 200 products, README.md
+    python benchmarks/fleet.py                            # 1,000 Sales Layer accounts, README.md
+    python benchmarks/fleet.py --shape shop+pim --accounts 200   # a Salla shop + its PIM each
     python benchmarks/fleet.py --accounts 20 --no-write   # a quick check
 
-One Sales Layer 2.0 emulator process serves every account (``salync emulate saleslayer
---accounts N --products P --profile heavy``): each account has its own key, its own seeded
-catalog of P heavy products (en/es, long descriptions, eight custom attributes, 0-3 variants)
-and its own 50 requests / 10 s limit, which stays on. Each account is a directory with a
-``salync.toml`` of one connection reading every field. The rounds run in child processes:
+One emulator process per platform serves every account (``salync emulate saleslayer
+--accounts N --products P --profile heavy``; ``salync emulate salla --accounts N --products P
+--plan plus``): each account has its own credentials, its own seeded data and its own rate
+limit, which stays on. Each account is a directory with a ``salync.toml`` whose connections
+(``pim``: Sales Layer, every field read; ``shop``: Salla) use that account's options from
+``GET /_emulator/account?account=i``. The rounds run in child processes:
 
 - one process: the :class:`Fleet` API, ``run_due`` once (what ``salync fleet run --once`` does);
 - Dask: :class:`DaskFleet` on ``local_cluster(workers=2)`` (127.0.0.1; what ``salync fleet run
@@ -16,20 +18,22 @@ and its own 50 requests / 10 s limit, which stays on. Each account is a director
 
 Each round is timed in wall seconds and in CPU seconds of the whole process tree (the fleet
 process, and on Dask its scheduler, nannies and workers), sampled for resident memory every
-0.2 s; requests per account are the emulator's own per-account counts. The incremental round
-touches 1% of each account's products through the emulator's admin route first (``POST
-/_emulator/touch?account=i``); every account's ``[sync] interval`` is 1 s, so each round finds
-every account due. The idle figure is a fresh process building the schedule of every account
-(``Fleet.load``: each configuration and mirror read once, nothing kept open). The floor is the
-single-account engine (``Engine.sync`` in a process of its own) on one account's 200 products,
-and the bare client of ``benchmarks/floor.py`` on the same account.
+0.2 s; requests per account are the emulators' own per-account counts. The incremental round
+changes 1% of each account's products through the emulators' admin routes first; every
+account's ``[sync] interval`` is 1 s, so each round finds every account due. The idle figure
+is a fresh process building the schedule of every account (``Fleet.load``: each configuration
+and mirror read once, nothing kept open). The floor is account 0 alone: the single-account
+engine (``Engine.sync`` in a process of its own) and, for Sales Layer, the bare client of
+``benchmarks/floor.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -37,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,12 +57,26 @@ INTERVAL = "1s"
 # --- the emulator ----------------------------------------------------------------------------
 
 
+SHAPES = {
+    "pim": ("pim",),
+    "shop": ("shop",),
+    "shop+pim": ("shop", "pim"),
+}
+"""What an account holds: a Sales Layer PIM workspace (``pim``), a Salla shop (``shop``), or
+both, as the host of issue 11 has them."""
+
+PLATFORM = {"pim": "saleslayer", "shop": "salla"}
+
+
 @contextmanager
-def emulator(accounts: int, products: int) -> Iterator[tuple[str, int]]:
-    """``salync emulate saleslayer`` for every account, in its own process: (URL, pid)."""
-    command = [sys.executable, "-m", "salync_core", "emulate", "saleslayer"]
-    command += ["--accounts", str(accounts), "--products", str(products), "--profile", "heavy"]
-    command += ["--seed", "1", "--api-key", KEY]
+def emulator(connection: str, accounts: int, products: int) -> Iterator[tuple[str, int]]:
+    """``salync emulate`` for every account, in its own process: (URL, pid)."""
+    command = [sys.executable, "-m", "salync_core", "emulate", PLATFORM[connection]]
+    command += ["--accounts", str(accounts), "--products", str(products), "--seed", "1"]
+    if connection == "pim":
+        command += ["--profile", "heavy", "--api-key", KEY]
+    else:
+        command += ["--plan", "plus"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
@@ -67,29 +86,40 @@ def emulator(accounts: int, products: int) -> Iterator[tuple[str, int]]:
             process.terminate()
 
 
-def account_key(index: int) -> str:
-    return KEY if index == 0 else f"{KEY}-acct{index}"
-
-
-def write_accounts(root: Path, url: str, accounts: int) -> None:
+def write_accounts(root: Path, urls: dict[str, str], accounts: int) -> None:
+    """A directory per account with one connection per emulator, each to that account's
+    data (its options from ``GET /_emulator/account?account=i``)."""
     from salync_core.testing.config import write_config
 
     for index in range(accounts):
         directory = root / f"acct{index:05d}"
         directory.mkdir(parents=True)
-        connection = {
-            "plugin": "saleslayer",
-            "base_url": url,
-            "api_key": account_key(index),
-            "attributes": "*",
-        }
-        write_config(directory, {"pim": connection}, sync={"interval": INTERVAL})
+        connections = {}
+        for name, url in urls.items():
+            options = dict(admin(url, f"account?account={index}")["options"])
+            if name == "pim":
+                options["attributes"] = "*"  # every custom field
+            connections[name] = options
+        write_config(directory, connections, sync={"interval": INTERVAL})
 
 
-def touch_all(url: str, accounts: int, count: int, seed: int) -> None:
-    """Change ``count`` products of every account through the emulator's admin route."""
+def touch_all(urls: dict[str, str], accounts: int, count: int, seed: int) -> None:
+    """Change ``count`` products of every account of every emulator through its admin
+    routes (Salla: new names for the first products its API lists)."""
     for index in range(accounts):
-        admin(url, f"touch?account={index}", {"count": count, "seed": seed + index})
+        for name, url in urls.items():
+            if name == "pim":
+                admin(url, f"touch?account={index}", {"count": count, "seed": seed + index})
+                continue
+            options = admin(url, f"account?account={index}")["options"]
+            request = urllib.request.Request(
+                f"{url}/products?per_page=60",
+                headers={"Authorization": f"Bearer {options['access_token']}"},
+            )
+            with urllib.request.urlopen(request, timeout=600) as response:
+                products = json.loads(response.read())["data"][:count]
+            for product in products:
+                admin(url, f"products/{product['id']}?account={index}", {"name": f"r{seed}"})
 
 
 def account_requests(url: str) -> dict[str, Any]:
@@ -103,6 +133,7 @@ def account_requests(url: str) -> dict[str, Any]:
         "min": min(counts, default=0),
         "max": max(counts, default=0),
         "bytes_out": stats["bytes_out"],
+        "by_route": stats["by_route"],
         "errors": sum(v for k, v in stats["by_status"].items() if not k.startswith("2")),
     }
 
@@ -272,18 +303,22 @@ def child_engine(mode: str, config: str) -> None:
     from salync_core import Engine
 
     async def go() -> dict[str, Any]:
+        opened, opened_cpu = time.perf_counter(), time.process_time()
         async with Engine.open(config) as engine:
             started, cpu = time.perf_counter(), time.process_time()
-            (report,) = await engine.sync(full=mode == "full")
+            reports = await engine.sync(full=mode == "full")
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        assert report.ok, report.problems
-        totals = report.totals()
+        whole, whole_cpu = time.perf_counter() - opened, time.process_time() - opened_cpu
+        assert all(r.ok for r in reports), [r.problems for r in reports]
         return {
             "seconds": seconds,
             "cpu": cpu,
-            "records": totals.received,
-            "changed": totals.changed,
-            "requests": report.requests,
+            "records": sum(r.totals().received for r in reports),
+            "changed": sum(r.totals().changed for r in reports),
+            "requests": sum(r.requests for r in reports),
+            "by_connection": {r.connection: r.requests for r in reports},
+            "with_open_seconds": whole,
+            "with_open_cpu": whole_cpu,
         }
 
     print(json.dumps(anyio.run(go, backend="asyncio")))
@@ -305,36 +340,47 @@ def mirror_sizes(root: Path) -> dict[str, Any]:
     return {"bytes": total, "files": files, "accounts": accounts}
 
 
-def timed_round(
-    url: str, emulator_pid: int, where: str, root: Path, concurrency: int
-) -> dict[str, Any]:
-    admin(url, "reset-stats", {})
-    emulator_cpu = process_cpu(emulator_pid)
+Emulators = dict[str, tuple[str, int]]
+"""connection name -> (URL, pid) of the emulator serving it."""
+
+
+def timed_round(emulators: Emulators, where: str, root: Path, concurrency: int) -> dict[str, Any]:
+    cpu = {}
+    for name, (url, pid) in emulators.items():
+        admin(url, "reset-stats", {})
+        cpu[name] = process_cpu(pid)
     result = run_child(Path(__file__), "round", where, str(root), str(concurrency))
-    result["emulator_cpu"] = process_cpu(emulator_pid) - emulator_cpu
-    result["served"] = account_requests(url)
+    result["emulator_cpu"] = sum(process_cpu(pid) - cpu[n] for n, (_, pid) in emulators.items())
+    result["served"] = {name: account_requests(url) for name, (url, _) in emulators.items()}
     return result
 
 
-def floor_runs(url: str, tmp: Path, products: int) -> dict[str, Any]:
-    """The single-account engine and the bare client on account 0 (fresh mirrors)."""
+def floor_runs(emulators: Emulators, tmp: Path, products: int) -> dict[str, Any]:
+    """Account 0 alone: the single-account engine (its own process, a fresh mirror) and, for
+    the Sales Layer connection, the bare client of floor.py."""
     from salync_core.testing.config import write_config
 
     directory = tmp / "single"
     directory.mkdir()
-    connection = {"plugin": "saleslayer", "base_url": url, "api_key": KEY, "attributes": "*"}
-    config = str(write_config(directory, {"pim": connection}))
-    full = run_child(Path(__file__), "engine", "full", config)
+    urls = {name: url for name, (url, _) in emulators.items()}
+    connections = {n: dict(admin(u, "account?account=0")["options"]) for n, u in urls.items()}
+    if "pim" in connections:
+        connections["pim"]["attributes"] = "*"
+    config = str(write_config(directory, connections))
+    found = {"full": run_child(Path(__file__), "engine", "full", config)}
     floor_script = Path(__file__).with_name("floor.py")
-    bare = run_child(floor_script, "full", url, KEY, str(directory / "floor.db"))
-    admin(url, "touch?account=0", {"count": max(1, products // 100), "seed": 99})
-    incremental = run_child(Path(__file__), "engine", "incremental", config)
-    bare_incremental = run_child(floor_script, "incremental", url, KEY, str(directory / "floor.db"))
-    return {"full": full, "bare": bare, "incremental": incremental, "bare_inc": bare_incremental}
+    bare_db = str(directory / "floor.db")
+    if "pim" in urls:
+        found["bare"] = run_child(floor_script, "full", urls["pim"], KEY, bare_db)
+    touch_all(urls, 1, max(1, products // 100), seed=99)
+    found["incremental"] = run_child(Path(__file__), "engine", "incremental", config)
+    if "pim" in urls:
+        found["bare_inc"] = run_child(floor_script, "incremental", urls["pim"], KEY, bare_db)
+    return found
 
 
 def measure(
-    accounts: int, products: int, concurrency: int, dask: bool, save: Path | None
+    shape: str, accounts: int, products: int, concurrency: int, dask: bool, save: Path | None
 ) -> dict[str, Any]:
     """Every figure of the run (saved to ``save`` after each step, when given)."""
 
@@ -342,31 +388,42 @@ def measure(
         if save is not None:
             save.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
+    if "shop" in SHAPES[shape]:  # Salla's tokens are kept encrypted in each mirror
+        from cryptography.fernet import Fernet
+
+        from salync_core.secrets import KEY_ENV
+
+        os.environ.setdefault(KEY_ENV, Fernet.generate_key().decode())
     changed = max(1, products // 100)
     results: dict[str, Any] = {"accounts": accounts, "products": products, "changed": changed}
+    results["shape"] = shape
     results["concurrency"] = concurrency
     results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results["load_before"] = os.getloadavg()
-    with emulator(accounts, products) as (url, pid), tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        emulators = {
+            name: stack.enter_context(emulator(name, accounts, products)) for name in SHAPES[shape]
+        }
+        urls = {name: url for name, (url, _) in emulators.items()}
+        base = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         sides = ["local", "dask"] if dask else ["local"]
         for side in sides:
             root = base / side
-            write_accounts(root, url, accounts)
+            write_accounts(root, urls, accounts)
             print(f"{side}: full round of {accounts} accounts", file=sys.stderr)
-            full = timed_round(url, pid, side, root, concurrency)
+            full = timed_round(emulators, side, root, concurrency)
             sizes = mirror_sizes(root)
-            touch_all(url, accounts, changed, seed=1000 if side == "local" else 2000)
+            touch_all(urls, accounts, changed, seed=1000 if side == "local" else 2000)
             time.sleep(1.1)  # the interval: every account due again
             print(f"{side}: incremental round", file=sys.stderr)
-            incremental = timed_round(url, pid, side, root, concurrency)
+            incremental = timed_round(emulators, side, root, concurrency)
             results[side] = {"full": full, "incremental": incremental, "mirrors": sizes}
             keep()
             if side == "local":
                 results["idle"] = run_child(Path(__file__), "idle", str(root))
         print("floor: one account, the single-account engine", file=sys.stderr)
-        results["floor"] = floor_runs(url, base, products)
-        results["emulator_rss_mb"] = emulator_rss(pid)
+        results["floor"] = floor_runs(emulators, base, products)
+        results["emulator_rss_mb"] = sum(emulator_rss(pid) for _, pid in emulators.values())
     results["load_after"] = os.getloadavg()
     keep()
     return results
@@ -390,6 +447,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
         for kind in ("full", "incremental"):
             r = results[side][kind]
             served = r["served"]
+            total = sum(v["mean"] for v in served.values())
             statuses = ", ".join(f"{v} {k}" for k, v in sorted(r["statuses"].items()))
             found.append(
                 [
@@ -402,9 +460,12 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                     f"{1000 * r['cpu'] / n:.0f}",
                     f"{1000 * r['emulator_cpu'] / n:.0f}",
                     f"{r['rss_start_mb']:.0f} / {r['rss_peak_mb']:.0f} ({r['processes']})",
-                    f"{served['mean']:.2f} ({served['min']}-{served['max']}; "
-                    f"{served['errors']} not 2xx)",
-                    f"{served['bytes_out'] / n / 1e3:.0f}",
+                    f"{total:.2f}: "
+                    + ", ".join(
+                        f"{name} {v['mean']:.2f} ({v['min']}-{v['max']}; {v['errors']} not 2xx)"
+                        for name, v in served.items()
+                    ),
+                    f"{sum(v['bytes_out'] for v in served.values()) / n / 1e3:.0f}",
                 ]
             )
     return found
@@ -420,13 +481,22 @@ HEADERS = [
     "fleet CPU ms / account",
     "emulator CPU ms / account",
     "fleet RSS MB: start / peak (processes)",
-    "requests / account (min-max)",
+    "requests / account: by connection (min-max)",
     "KB served / account",
 ]
 
 
+def with_open(run: dict[str, Any]) -> str:
+    if "with_open_cpu" not in run:
+        return "not measured"
+    return f"{1000 * run['with_open_seconds']:.0f} / {1000 * run['with_open_cpu']:.0f}"
+
+
 def floor_table(results: dict[str, Any]) -> str:
     f = results["floor"]
+    none = {"seconds": math.nan, "cpu": math.nan, "requests": "-"}
+    f.setdefault("bare", none)
+    f.setdefault("bare_inc", none)
     local = results["local"]
     n = results["accounts"]
     rows_ = [
@@ -434,6 +504,7 @@ def floor_table(results: dict[str, Any]) -> str:
             "full",
             f"{f['full']['records']:,}",
             f"{1000 * f['full']['seconds']:.0f} / {1000 * f['full']['cpu']:.0f}",
+            with_open(f["full"]),
             f"{1000 * f['bare']['seconds']:.0f} / {1000 * f['bare']['cpu']:.0f}",
             f"{1000 * local['full']['cpu'] / n:.0f}",
             f"{f['full']['requests']} / {f['bare']['requests']}",
@@ -442,6 +513,7 @@ def floor_table(results: dict[str, Any]) -> str:
             "incremental",
             f"{f['incremental']['changed']:,} changed",
             f"{1000 * f['incremental']['seconds']:.0f} / {1000 * f['incremental']['cpu']:.0f}",
+            with_open(f["incremental"]),
             f"{1000 * f['bare_inc']['seconds']:.0f} / {1000 * f['bare_inc']['cpu']:.0f}",
             f"{1000 * local['incremental']['cpu'] / n:.0f}",
             f"{f['incremental']['requests']} / {f['bare_inc']['requests']}",
@@ -450,8 +522,9 @@ def floor_table(results: dict[str, Any]) -> str:
     headers = [
         "one account",
         "records",
-        "single-account engine: wall ms / CPU ms",
-        "bare client (floor.py): wall ms / CPU ms",
+        "single-account engine, the sync: wall ms / CPU ms",
+        "with opening and closing the mirror: wall ms / CPU ms",
+        "bare client (floor.py, Sales Layer only): wall ms / CPU ms",
         "fleet, one process: CPU ms / account",
         "requests: engine / bare",
     ]
@@ -487,6 +560,39 @@ def other_table(results: dict[str, Any]) -> str:
     return table(headers, rows_)
 
 
+WHAT = {
+    "pim": "a Sales Layer 2.0 workspace (heavy catalog)",
+    "shop": "a Salla shop (Plus plan)",
+    "shop+pim": "a Salla shop (Plus plan) and a Sales Layer 2.0 workspace (heavy catalog)",
+}
+
+
+def normalized(results: dict[str, Any]) -> dict[str, Any]:
+    """A run saved before accounts had shapes: one Sales Layer connection named pim."""
+    results.setdefault("concurrency", CONCURRENCY)
+    results.setdefault("date", "date not recorded")
+    if "shape" not in results:
+        results["shape"] = "pim"
+        for side in ("local", "dask"):
+            for kind in ("full", "incremental"):
+                if side in results:
+                    results[side][kind]["served"] = {"pim": results[side][kind]["served"]}
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    return (
+        f"{results['accounts']:,} accounts, each {WHAT[results['shape']]} of "
+        f"{results['products']} products; concurrency {results['concurrency']}; 1% = "
+        f"{results['changed']} products changed per connection; {results['date']}:\n\n"
+        + table(HEADERS, rows(results))
+        + "\n"
+        + floor_table(results)
+        + "\n"
+        + other_table(results)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=1000)
@@ -494,24 +600,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--no-dask", action="store_true", help="Only the one-process fleet.")
     parser.add_argument("--json", type=Path, help="Also write every figure to this file.")
-    parser.add_argument("--render", type=Path, help="Only write the tables of a --json file.")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="pim", help="An account's data.")
+    parser.add_argument(
+        "--render", type=Path, nargs="+", help="Only write the tables of --json files."
+    )
     parser.add_argument("--no-write", action="store_true", help="Do not update README.md.")
     args = parser.parse_args()
     if args.render:
-        results = json.loads(args.render.read_text(encoding="utf-8"))
+        runs = [json.loads(path.read_text(encoding="utf-8")) for path in args.render]
     else:
         options = (args.accounts, args.products, args.concurrency, not args.no_dask, args.json)
-        results = measure(*options)
-    text = (
-        f"{results['accounts']:,} accounts of {results['products']} products (Sales Layer 2.0, "
-        f"heavy catalog), concurrency {results['concurrency']}, 1% = {results['changed']} "
-        f"products changed per account, {results['date']}:\n\n"
-        + table(HEADERS, rows(results))
-        + "\n"
-        + floor_table(results)
-        + "\n"
-        + other_table(results)
-    )
+        runs = [measure(args.shape, *options)]
+    text = "\n".join(report(normalized(results)) for results in runs)
     print(text)
     if not args.no_write:
         write_section("fleet", text)
