@@ -5,8 +5,14 @@ the host's process keeps the pages in-process, where it can decide."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,3 +196,71 @@ async def test_a_hook_registered_in_process_keeps_the_pages_in_process(
     assert writer is not None
     assert writer.pages == 0
     assert "test-status-from-the-pim" in (writer.unavailable or "")
+
+
+def test_ctrl_c_on_the_process_group_stops_a_sync_with_a_writer_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C in a terminal reaches every process of the group, the writer too: it keeps
+    writing its page, the engine stops it, and the command says one line and exits 130."""
+    salync = [sys.executable, "-m", "salync_core"]
+    emulate = [*salync, "emulate", "saleslayer", "--products", "300", "--no-rate-limit"]
+    with subprocess.Popen([*emulate, "--api-key", SL_KEY], stdout=subprocess.PIPE, text=True) as em:
+        assert em.stdout is not None
+        url = em.stdout.readline().strip()
+        try:
+            faults = url.removesuffix("/rest/Catalog") + "/_emulator/faults"
+            body = json.dumps({"slow_seconds": 0.3}).encode()
+            request = urllib.request.Request(
+                faults, data=body, headers={"Content-Type": "application/json"}
+            )
+            urllib.request.urlopen(request, timeout=10).close()
+            connection = {"plugin": "saleslayer", "base_url": url, "api_key": SL_KEY}
+            config = write_config(tmp_path, {"pim": connection}, sync={"write_process": True})
+            sync = subprocess.Popen(
+                [*salync, "sync", "--config", str(config), "--no-progress"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # a terminal's process group of its own
+            )
+            deadline = time.monotonic() + 120
+            while not committed(tmp_path / "salync.db"):
+                assert sync.poll() is None, sync.communicate()
+                assert time.monotonic() < deadline, "no page committed within two minutes"
+                time.sleep(0.05)
+
+            os.killpg(sync.pid, signal.SIGINT)
+            stdout, stderr = sync.communicate(timeout=120)
+            assert stdout == ""
+        finally:
+            em.terminate()
+
+    assert sync.returncode == 130, stderr
+    assert stderr.splitlines() == [
+        "cancelled (SIGINT): stopped at the last committed page; "
+        "run the command again to go on from there"
+    ]
+    assert not group_members(sync.pid)
+
+
+def committed(mirror: Path) -> bool:
+    try:
+        with sqlite3.connect(f"file:{mirror}?mode=ro", uri=True) as conn:
+            return bool(conn.execute("SELECT count(*) FROM records").fetchone()[0])
+    except sqlite3.Error:
+        return False
+
+
+def group_members(group: int) -> list[int]:
+    """Live processes of a process group."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
