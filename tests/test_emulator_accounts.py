@@ -11,10 +11,12 @@ import sys
 import urllib.request
 
 import aiohttp
+import anyio
 import orjson
 import pytest
 from salync_saleslayer.emulator import SalesLayerEmulator
 
+from salync_core.testing import Faults
 from salync_core.testing.accounts import account_credential, account_seed, credential_account
 
 
@@ -68,3 +70,35 @@ def test_salync_emulate_serves_accounts_and_says_where_their_options_are() -> No
     assert expected in lines
     assert options["plugin"] == "salla"
     assert len(products) == 3
+
+
+@pytest.mark.anyio
+async def test_requests_answered_at_once_each_keep_their_own_account() -> None:
+    """Account 1's request waits inside the emulator (a slow answer armed for it alone) while
+    account 2's arrives and waits longer; each still gets its own account's catalog."""
+    emulator = SalesLayerEmulator(products=3, accounts=3, rate_limit=False)
+    emulator.account_faults[1] = Faults(slow_seconds=0.2)
+    emulator.account_faults[2] = Faults(slow_seconds=0.4)
+    titles: dict[int, str] = {}
+
+    async def title(account: int) -> None:
+        headers = {"X-API-KEY": emulator.account_options(account)["api_key"]}
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.get(emulator.base_url + "/Products(1)?$select=prod_title") as response,
+        ):
+            titles[account] = (await response.json())["prod_title"]["en"]
+
+    async with emulator.running():
+        async with anyio.create_task_group() as group:
+            group.start_soon(title, 1)
+            # until account 1's request is being answered (the emulator has no event for it)
+            while 1 not in emulator.account_stats:  # noqa: ASYNC110
+                await anyio.sleep(0.005)
+            group.start_soon(title, 2)
+        for account in (1, 2):
+            with emulator.as_account(account):
+                expected = emulator.product_by_ref("PRD-000001")
+            assert expected is not None
+            assert titles[account] == expected["prod_title"]["en"]
+    assert emulator.stats.max_in_flight == 2
