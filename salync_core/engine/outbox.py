@@ -110,14 +110,11 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
     by_entity: dict[str, list[str]] = {}
     for entity, key in targets:
         by_entity.setdefault(entity, []).append(key)
-    rows: dict[tuple[str, str], tuple[str, int]] = {}
-    seen: dict[tuple[str, str], str] = {}
+    rows: dict[tuple[str, str], outbox_rows.PlanningRow] = {}
     pending: dict[tuple[str, str], list[outbox_rows.QueuedWrite]] = {}
     for entity, keys in by_entity.items():
-        for key, row in outbox_rows.mirrored_records(conn, entity, keys).items():
+        for key, row in outbox_rows.records_to_plan(conn, connection, entity, keys).items():
             rows[entity, key] = row
-        for key, base in outbox_rows.held_bases(conn, connection, entity, keys).items():
-            seen[entity, key] = base
         for key, queued in outbox_rows.queued_writes(conn, connection, entity, keys).items():
             pending[entity, key] = queued
     stale: list[int] = []
@@ -126,7 +123,7 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
     for entity, key in targets:
         if not receiver.receives(key):
             continue
-        write = _planned_write(receiver, entity, rows.get((entity, key)), seen.get((entity, key)))
+        write = _planned_write(receiver, entity, rows.get((entity, key)))
         if write is None:
             continue
         op, payload = write
@@ -141,15 +138,15 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
 
 
 def _planned_write(
-    receiver: Receiver, entity: str, row: tuple[str, int] | None, seen: str | None
+    receiver: Receiver, entity: str, row: outbox_rows.PlanningRow | None
 ) -> tuple[str, str] | None:
     """``(op, fields JSON)`` the receiver must be sent for one record, or ``None``."""
     if row is None:
         return None
-    fields, deleted = orjson.loads(row[0]), bool(row[1])
-    base = orjson.loads(seen) if seen else {}
+    fields, deleted, held = row
+    base = {} if held is None else held
     if deleted:
-        if seen is None or base.get(DELETED_MARK):
+        if held is None or base.get(DELETED_MARK):
             return None
         return "delete", to_json({})
     send = receiver.lacks(entity, fields, base)
@@ -182,7 +179,7 @@ def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
                 entity,
                 key,
                 orjson.loads(fields),
-                orjson.loads(base) if base else {},
+                {} if base is None else base,
                 external_id,
                 op,
                 idempotency,
@@ -239,7 +236,7 @@ def _acknowledge_all(
                 row.item.entity,
                 row.item.key,
                 result.external_id or row.item.external_id,
-                to_json(_acked_base(row.item)),
+                _acked_base(row.item),
             )
             for row, result in acked
         ],
