@@ -276,16 +276,23 @@ PAYS_FACTOR = 1.5
 """Under ``auto``, mapping must cost the event loop this many times what shipping would."""
 
 
-def pays(map_seconds: float, items: Sequence[Any], records: Sequence[Record]) -> bool:
-    """Whether mapping a page in a worker would save the event loop time: its in-process
-    mapping CPU against what shipping costs the event loop (pickling the items out,
-    unpickling the records back), both measured on the same page."""
+PROBE_PAGES = 5
+"""Pages measured before ``auto`` decides (one page's few milliseconds are too noisy)."""
+
+
+def shipping_seconds(items: Sequence[Any], records: Sequence[Record]) -> float:
+    """What mapping a page in a worker would cost the event loop instead of mapping it:
+    pickling the items out and unpickling the records back (CPU of this thread)."""
     rows = pickle.dumps(_rows(records), pickle.HIGHEST_PROTOCOL)  # the worker's part
     started = time.thread_time()
     pickle.dumps(list(items), pickle.HIGHEST_PROTOCOL)
     records_from(pickle.loads(rows))
-    shipping = time.thread_time() - started
-    logger.debug("mapping %.4f s, shipping %.4f s a page", map_seconds, shipping)
+    return time.thread_time() - started
+
+
+def pays(map_seconds: float, shipping: float) -> bool:
+    """Whether mapping in workers saves the event loop time (both summed over the probe)."""
+    logger.debug("mapping %.4f s, shipping %.4f s over the probe", map_seconds, shipping)
     return map_seconds > PAYS_FACTOR * shipping
 
 

@@ -29,12 +29,14 @@ from salync_core.conflicts.policy_set import PolicySet
 from salync_core.conflicts.resolver import Resolver
 from salync_core.engine.connections import LiveConnection
 from salync_core.engine.mapper_pool import (
+    PROBE_PAGES,
     MapperPool,
     MappingSpec,
     MapPolicy,
     MapResult,
     pays,
     records_from,
+    shipping_seconds,
     spec_for,
 )
 from salync_core.engine.mapping import map_items
@@ -127,8 +129,8 @@ class PageMapper:
     """Maps one pass's pages in-process or in the pool.
 
     Under ``auto`` a pass goes to the pool only when it is long (:class:`MapPolicy`) and
-    mapping a page costs the event loop clearly more than shipping it would (measured once,
-    on the page where the pass turns long: :func:`~salync_core.engine.mapper_pool.pays`);
+    mapping costs the event loop clearly more than shipping would (measured on the pass's
+    first pages once it turns long: :func:`~salync_core.engine.mapper_pool.pays`);
     pages keep mapping in-process until the workers are up, so none waits for a process to
     start. A number set explicitly sends every page to the pool, waiting for it once."""
 
@@ -138,6 +140,8 @@ class PageMapper:
     spec: MappingSpec | None = None
     use_pool: bool | None = None
     """Decided once per pass: ``None`` until the pass is long enough to ask."""
+    probe: list[float] = field(factory=lambda: [0.0, 0.0, 0])
+    """Mapping and shipping CPU seconds, and pages, measured until ``use_pool`` is decided."""
     pending: list[PendingPage] = field(factory=list)
 
     async def map(self, page: Page) -> MappedPage | PendingPage:
@@ -150,7 +154,11 @@ class PageMapper:
         if self.use_pool is None and not self.work.map_policy.wait:
             started = time.thread_time()
             mapped = map_page(self.work, page)
-            self.use_pool = pays(time.thread_time() - started, page.items, mapped.records)
+            self.probe[0] += time.thread_time() - started
+            self.probe[1] += shipping_seconds(page.items, mapped.records)
+            self.probe[2] += 1
+            if self.probe[2] >= PROBE_PAGES:
+                self.use_pool = pays(self.probe[0], self.probe[1])
             return mapped
         self.use_pool = True
         pool.warm(self.spec)
