@@ -75,14 +75,6 @@ def decode_base(stored: str | bytes | None, fields: dict[str, Any] | None) -> di
     return base
 
 
-def base_json(stored: str | None, fields: str | None) -> str:
-    """The JSON of a connection's whole base from the two stored columns; in the common case
-    (``stored`` is ``NULL``) that is the record's own JSON, decoded by nobody."""
-    if stored is None:
-        return fields or "{}"
-    return to_json(decode_base(stored, None if fields is None else orjson.loads(fields)))
-
-
 Overwrite = tuple[Mapping[str, Any], Mapping[str, Any]]
 """``(the record's fields before, {field: new value})`` of one record about to be written."""
 
