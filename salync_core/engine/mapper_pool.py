@@ -33,9 +33,9 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 import anyio
 import orjson
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from salync_core.engine.connections import LiveConnection
 
 logger = logging.getLogger("salync.engine")
+T = TypeVar("T")
 
 MapProcesses = int | Literal["auto"]
 """``[sync] map_processes``: ``0`` maps in the event loop, ``N`` in N worker processes,
@@ -196,6 +197,17 @@ class MapperPool:
                 )
             return self._executor
 
+    def _run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(*args)`` in a worker; a pool whose worker died is replaced first."""
+        loop = asyncio.get_running_loop()
+        try:
+            return loop.run_in_executor(self._pool(), fn, *args)
+        except concurrent.futures.process.BrokenProcessPool:
+            with self._guard:
+                self._executor = None
+                self._ready.clear()
+            return loop.run_in_executor(self._pool(), fn, *args)
+
     def unavailable(self, spec: MappingSpec) -> str | None:
         """Why workers cannot map this spec's items (``None``: they can, or nobody tried)."""
         return self._unavailable.get(spec.key)
@@ -204,10 +216,7 @@ class MapperPool:
         """Start the workers and build the spec's platform there, without waiting."""
         if spec.key in self._ready or spec.key in self._unavailable:
             return
-        loop = asyncio.get_running_loop()
-        futures = [
-            loop.run_in_executor(self._pool(), _prepare, spec) for _ in range(self.processes)
-        ]
+        futures = [self._run(_prepare, spec) for _ in range(self.processes)]
         ready = asyncio.ensure_future(asyncio.gather(*futures))
         self._ready[spec.key] = ready  # type: ignore[assignment]
         ready.add_done_callback(lambda done: self._prepared(spec, done))
@@ -220,6 +229,8 @@ class MapperPool:
         if exc is None:
             return
         self._ready.pop(spec.key, None)
+        if isinstance(exc, concurrent.futures.process.BrokenProcessPool):
+            return  # a worker died: the next page starts a fresh one
         self._unavailable[spec.key] = str(exc)
         if not isinstance(exc, MapperUnavailable):
             logger.warning("%s: mapping workers failed to start: %s", spec.name, exc)
@@ -247,10 +258,7 @@ class MapperPool:
 
     async def _map(self, spec: MappingSpec, stream: Stream, items: list[Any]) -> MapResult:
         try:
-            loop = asyncio.get_running_loop()
-            result, pid, cpu = await loop.run_in_executor(
-                self._pool(), _map_job, spec, stream, items
-            )
+            result, pid, cpu = await self._run(_map_job, spec, stream, items)
         except concurrent.futures.process.BrokenProcessPool as exc:
             with self._guard:  # the next page starts a fresh pool
                 self._executor = None

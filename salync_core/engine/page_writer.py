@@ -146,7 +146,11 @@ class PageWriter:
         if self._ready is not None or self.unavailable is not None:
             return
         loop = asyncio.get_running_loop()
-        self._ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
+        try:
+            self._ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
+        except concurrent.futures.process.BrokenProcessPool:  # it died between two passes
+            self._executor = None
+            self._ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
         self._ready.add_done_callback(self._prepared)
 
     def _prepared(self, done: asyncio.Future[Any]) -> None:
