@@ -493,6 +493,8 @@ def with_open(run: dict[str, Any]) -> str:
 
 
 def floor_table(results: dict[str, Any]) -> str:
+    if "floor" not in results:
+        return "The floor was not measured in this run.\n"
     f = results["floor"]
     none = {"seconds": math.nan, "cpu": math.nan, "requests": "-"}
     f.setdefault("bare", none)
@@ -533,21 +535,30 @@ def floor_table(results: dict[str, Any]) -> str:
 
 def other_table(results: dict[str, Any]) -> str:
     n, p = results["accounts"], results["products"]
-    idle = results["idle"]
+    idle = results.get("idle")
     sizes = results["local"]["mirrors"]
     rows_ = [
         [
-            f"{idle['traced_bytes'] / idle['entries']:,.0f} B traced, "
+            "not measured in this run"
+            if idle is None
+            else f"{idle['traced_bytes'] / idle['entries']:,.0f} B traced, "
             f"{idle['rss_growth_bytes'] / idle['entries']:,.0f} B RSS "
             f"({idle['entries']:,} accounts)",
             f"{sizes['bytes'] / sizes['accounts'] / 1e6:.2f} MB "
-            f"({sizes['bytes'] / (n * p):,.0f} B per product), "
+            f"({sizes['bytes'] / (n * p * len(SHAPES[results['shape']])):,.0f} B per product "
+            f"of {len(SHAPES[results['shape']])} connection(s)), "
             f"{sizes['files'] / sizes['accounts']:.0f} files",
-            f"{results.get('dask', {}).get('full', {}).get('cluster_start_seconds', 0):.1f}",
-            f"{results['emulator_rss_mb']:.0f}",
+            f"{results['dask']['full']['cluster_start_seconds']:.1f}"
+            if "dask" in results
+            else "no Dask round",
+            f"{results['emulator_rss_mb']:.0f}" if "emulator_rss_mb" in results else "-",
             " / ".join(f"{x:.1f}" for x in results["load_before"])
             + " -> "
-            + " / ".join(f"{x:.1f}" for x in results["load_after"]),
+            + (
+                " / ".join(f"{x:.1f}" for x in results["load_after"])
+                if "load_after" in results
+                else "not recorded"
+            ),
         ]
     ]
     headers = [
