@@ -216,7 +216,11 @@ class MapperPool:
         """Start the workers and build the spec's platform there, without waiting."""
         if spec.key in self._ready or spec.key in self._unavailable:
             return
-        futures = [self._run(_prepare, spec) for _ in range(self.processes)]
+        try:
+            futures = [self._run(_prepare, spec) for _ in range(self.processes)]
+        except Exception as exc:  # no process can start here (a daemonic Dask worker)
+            self._unavailable[spec.key] = f"cannot start a mapping process: {exc}"
+            return
         ready = asyncio.ensure_future(asyncio.gather(*futures))
         self._ready[spec.key] = ready  # type: ignore[assignment]
         ready.add_done_callback(lambda done: self._prepared(spec, done))

@@ -147,10 +147,16 @@ class PageWriter:
             return
         loop = asyncio.get_running_loop()
         try:
-            self._ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
-        except concurrent.futures.process.BrokenProcessPool:  # it died between two passes
-            self._executor = None
-            self._ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
+            try:
+                ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
+            except concurrent.futures.process.BrokenProcessPool:  # it died between two passes
+                self._executor = None
+                ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
+        except Exception as exc:  # no process can start here (a daemonic Dask worker)
+            self.unavailable = f"cannot start a writer process: {exc}"
+            logger.debug("pages are written in-process: %s", self.unavailable)
+            return
+        self._ready = ready
         self._ready.add_done_callback(self._prepared)
 
     def _prepared(self, done: asyncio.Future[Any]) -> None:
