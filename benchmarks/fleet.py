@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import gc
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -486,6 +485,11 @@ HEADERS = [
 ]
 
 
+def timing(run: dict[str, Any] | None) -> str:
+    """Wall ms / CPU ms of a run, or a dash when there was none (no Sales Layer connection)."""
+    return "-" if run is None else f"{1000 * run['seconds']:.0f} / {1000 * run['cpu']:.0f}"
+
+
 def with_open(run: dict[str, Any]) -> str:
     if "with_open_cpu" not in run:
         return "not measured"
@@ -496,9 +500,6 @@ def floor_table(results: dict[str, Any]) -> str:
     if "floor" not in results:
         return "The floor was not measured in this run.\n"
     f = results["floor"]
-    none = {"seconds": math.nan, "cpu": math.nan, "requests": "-"}
-    f.setdefault("bare", none)
-    f.setdefault("bare_inc", none)
     local = results["local"]
     n = results["accounts"]
     rows_ = [
@@ -507,18 +508,18 @@ def floor_table(results: dict[str, Any]) -> str:
             f"{f['full']['records']:,}",
             f"{1000 * f['full']['seconds']:.0f} / {1000 * f['full']['cpu']:.0f}",
             with_open(f["full"]),
-            f"{1000 * f['bare']['seconds']:.0f} / {1000 * f['bare']['cpu']:.0f}",
+            timing(f.get("bare")),
             f"{1000 * local['full']['cpu'] / n:.0f}",
-            f"{f['full']['requests']} / {f['bare']['requests']}",
+            f"{f['full']['requests']} / {f.get('bare', {}).get('requests', '-')}",
         ],
         [
             "incremental",
             f"{f['incremental']['changed']:,} changed",
             f"{1000 * f['incremental']['seconds']:.0f} / {1000 * f['incremental']['cpu']:.0f}",
             with_open(f["incremental"]),
-            f"{1000 * f['bare_inc']['seconds']:.0f} / {1000 * f['bare_inc']['cpu']:.0f}",
+            timing(f.get("bare_inc")),
             f"{1000 * local['incremental']['cpu'] / n:.0f}",
-            f"{f['incremental']['requests']} / {f['bare_inc']['requests']}",
+            f"{f['incremental']['requests']} / {f.get('bare_inc', {}).get('requests', '-')}",
         ],
     ]
     headers = [
