@@ -53,6 +53,7 @@ def child(mode: str, config: str) -> None:
             "changed": totals.changed,
             "requests": report.requests,
             "rss_mb": peak_rss_mb(),
+            "rss_workers_mb": children.ru_maxrss / 1024,
         }
 
     print(json.dumps(anyio.run(go, backend="asyncio")))
@@ -114,7 +115,7 @@ def measure(size: int, changed_share: float, profile: str) -> list[object]:
         f"{engine_mb:.1f}",
         f"{floor_mb:.1f}",
         ratio(engine_mb, floor_mb),
-        f"{full['rss_mb']:.0f}",
+        f"{full['rss_mb']:.0f} (workers {full['rss_workers_mb']:.0f})",
         f"{floor_full['rss_mb']:.0f}",
         ratio(full["rss_mb"], floor_full["rss_mb"]),
         f"{sum(scans.values())} (products {scans.get('GET /rest/Catalog/Products', 0)}, "

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import sqlite3
 import threading
@@ -125,6 +126,8 @@ class PageWriter:
         """(run, stream) passes with a page that failed: the rest of the pass is refused."""
         self.pages = 0
         self.cpu = 0.0
+        self.peak_rss_mb = 0.0
+        """The writer process's peak resident memory, as it last reported it."""
         """CPU seconds the writer process spent, as it last reported them."""
 
     def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -201,7 +204,7 @@ class PageWriter:
             raise WriteFailed("not written: an earlier page of this pass failed")
         loop = asyncio.get_running_loop()
         try:
-            written, cpu = await loop.run_in_executor(self._pool(), _write_job, job)
+            written, (cpu, rss) = await loop.run_in_executor(self._pool(), _write_job, job)
         except concurrent.futures.process.BrokenProcessPool as exc:
             self._failed.add(key)
             self._executor, self._ready = None, None
@@ -210,7 +213,7 @@ class PageWriter:
             self._failed.add(key)
             raise
         self.pages += 1
-        self.cpu = cpu
+        self.cpu, self.peak_rss_mb = cpu, rss
         return written
 
     async def aclose(self) -> None:
@@ -265,7 +268,7 @@ def _opened(mirror: str, spec: ResolverSpec) -> tuple[Any, Resolver]:
 
 def _write_page(
     job: tuple[str, Any, ResolverSpec, PageTarget, Page, Sequence[RecordRow], Any, Any],
-) -> tuple[Written, float]:
+) -> tuple[Written, tuple[float, float]]:
     from salync_core.engine.pipeline import MappedPage, write_page
 
     mirror, fence, spec, target, page, rows, rejects, usage = job
@@ -279,12 +282,16 @@ def _write_page(
     except BaseException:
         _failed.add((target.run_id, target.stream))
         raise
-    return (stats, rejected, deleted, mapped.refused), time.process_time()
+    usage_now = resource.getrusage(resource.RUSAGE_SELF)
+    return (stats, rejected, deleted, mapped.refused), (
+        time.process_time(),
+        usage_now.ru_maxrss / 1024,
+    )
 
 
 def _write_job(
     job: tuple[str, Any, ResolverSpec, PageTarget, Page, Sequence[RecordRow], Any, Any],
-) -> tuple[Written, float]:
+) -> tuple[Written, tuple[float, float]]:
     from salync_core.store import failures
 
     try:
