@@ -125,11 +125,11 @@ class Config:
     webhook events or local edits are waiting."""
     map_processes: int | Literal["auto"] = "auto"
     """``[sync] map_processes``: worker processes that map long passes (0: map in-process;
-    ``"auto"``: one fewer than the cores, for passes of 10,000 items or more)."""
+    ``"auto"``: one fewer than the cores, for passes of 30,000 items or more)."""
     write_process: bool | Literal["auto"] = "auto"
     """``[sync] write_process``: resolve and write a pass's pages in a second process, so
     fetching and mapping get a core of their own (``"auto"``: on a machine with two cores or
-    more, for passes of 10,000 items or more)."""
+    more, for passes of 30,000 items or more)."""
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``, or a clear error listing the configured ones."""
