@@ -206,7 +206,12 @@ class Fleet:
         assert self._wake is not None
         wait = None if once else self.poll_seconds
         if not once:
-            soonest = min((e.due_at for e in self.entries if not e.running), default=NEVER)
+            # With every slot taken, an account already due waits for one to free up (the wake
+            # event), not for its due time: that is past, and waiting for it would spin the loop
+            # the running accounts need.
+            free = self._running < self.concurrency
+            waiting = (e.due_at for e in self.entries if not e.running)
+            soonest = min(waiting, default=NEVER) if free else NEVER
             wait = min(self.poll_seconds, max(0.0, soonest - now))
         with anyio.move_on_after(wait):
             await self._wake.wait()
