@@ -168,9 +168,13 @@ async def test_a_waiting_webhook_event_makes_its_account_due_before_its_interval
         assert await fleet.run_due() == [], "half an interval later nothing is due"
 
         receive_product_event(hooked.directory / "salync.db", inventory)
+        requests_before = inventory.stats.requests
         [outcome] = await fleet.run_due()
         assert (outcome.account, outcome.status) == ("hooked", "ok")
         assert "HOOK-0001" in mirror_titles(hooked)
+        assert inventory.stats.requests == requests_before, (
+            "a round woken by webhook events applies them; it does not re-read the platform"
+        )
         assert "HOOK-0001" not in mirror_titles(quiet)
 
         assert await fleet.run_due() == [], "the event is applied: nothing waits any more"

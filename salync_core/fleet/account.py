@@ -31,6 +31,7 @@ from salync_core.fleet.due import ConnectionDue, connections_due, iso, next_due
 from salync_core.store import Store
 from salync_core.store.lease import WriterLease
 from salync_core.store.schedule import inbox_waiting, mirror_schedule
+from salync_core.webhooks.applier import DrainReport, drain_beside_mirror
 
 logger = logging.getLogger("salync.fleet")
 
@@ -138,26 +139,49 @@ async def _run(
         async with engine.writers.mirror_lock(0), held:  # the lease: see store/lease.py
             due = account_due(config, clock())  # under the lock: fresh, not what we saw before
             now = clock()
+            to_drain: list[str] = []
             if wanted is not None:
                 to_sync, to_push = list(wanted), []
             else:
                 ready = [d for d in due if d.due_at is not None and d.due_at <= now]
-                to_sync = [d.name for d in ready if d.why != "local edits"]
+                to_sync = [d.name for d in ready if d.why in _FULL_ROUND]
+                to_drain = [d.name for d in ready if d.why == "webhook events"]
                 to_push = [d.name for d in ready if d.why == "local edits"]
-            if not to_sync and not to_push:
+            if not (to_sync or to_drain or to_push):
                 outcome.status = "not_due"
             reports: list[RunReport] = []
             if to_sync:
                 reports += await engine.sync(to_sync)
+            if to_drain:
+                _drained(outcome, await drain_beside_mirror(engine, to_drain))
+                to_push += _pushes_waiting(config, clock(), set(to_sync) | set(to_push))
             if to_push:
                 reports += await engine.push(to_push)
-            outcome.synced = to_sync + to_push
+            outcome.synced = to_sync + [n for n in to_drain if n not in to_push] + to_push
         after = account_due(config, clock())
     _judge(outcome, reports, after, clock())
     lost = getattr(lease, "lost", None)
     if lost:  # another holder took the mirror over: its writes were refused from then on
         outcome.status = "fenced"
         outcome.problems.append(_line(str(lost)))
+
+
+_FULL_ROUND = frozenset({"never synced", "interval"})
+"""Why a connection gets a whole round; the others get a short one (events applied, a push)."""
+
+
+def _pushes_waiting(config: Config, now: float, done: set[str]) -> list[str]:
+    """Connections that events just applied left something to push to (not pushed yet)."""
+    due = account_due(config, now)
+    return [d.name for d in due if d.why == "local edits" and d.name not in done]
+
+
+def _drained(outcome: AccountOutcome, report: DrainReport | None) -> None:
+    if report is None:
+        return
+    outcome.problems += [_line(error) for error in report.errors]
+    if report.failed:
+        outcome.status = "failed"
 
 
 @contextlib.asynccontextmanager

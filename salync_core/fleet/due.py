@@ -1,9 +1,11 @@
 """When each connection of an account is next due (pure: facts in, times out).
 
-A connection is due ``interval`` seconds after its last sync started; at once when it never
-synced, or when webhook events or local edits wait for it; not before the resume time of a
-daily quota that paused it (waiting work does not override a quota); never while it needs a
-reconnect (it is parked until someone runs ``salync connect``).
+A connection is due ``interval`` seconds after its last sync started (a full round: webhook
+events drained, the platform read, changes pushed); at once when it never synced; at once for a
+short round when webhook events wait for it (they are applied, then what they changed is pushed:
+a burst of events never turns into whole-catalog reads) or local edits wait to be pushed; not
+before the resume time of a daily quota that paused it (waiting work does not override a
+quota); never while it needs a reconnect (it is parked until someone runs ``salync connect``).
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ def connections_due(
             found.append(ConnectionDue(name, paused, "paused by its daily quota"))
             continue
         started = parse_time(last.started_at) or now
-        if inbox.get(name):
-            found.append(ConnectionDue(name, min(now, started + interval), "webhook events"))
-        elif name in schedule.local_waiting and started + interval > now:  # a push, early
+        if started + interval <= now:
+            found.append(ConnectionDue(name, started + interval, "interval"))
+        elif inbox.get(name):  # apply the events now; the platform is read at the interval
+            found.append(ConnectionDue(name, now, "webhook events"))
+        elif name in schedule.local_waiting:  # a push, early
             found.append(ConnectionDue(name, now, "local edits"))
         else:
             found.append(ConnectionDue(name, started + interval, "interval"))
