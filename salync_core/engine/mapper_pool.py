@@ -37,11 +37,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
-import anyio
 import orjson
 from attrs import define, field, frozen
 
 from salync_core.engine.mapping import map_items
+from salync_core.engine.processes import discard_pool, stop_pool
 from salync_core.errors import SalyncError
 from salync_core.platform import ConnectionContext, Platform, Record, Stream
 from salync_core.secrets import Secret
@@ -205,10 +205,16 @@ class MapperPool:
         try:
             return loop.run_in_executor(self._pool(), fn, *args)
         except concurrent.futures.process.BrokenProcessPool:
-            with self._guard:
-                self._executor = None
-                self._ready.clear()
+            self._discard()
             return loop.run_in_executor(self._pool(), fn, *args)
+
+    def _discard(self) -> None:
+        """Forget a pool one of whose workers died; its other workers are killed."""
+        with self._guard:
+            executor, self._executor = self._executor, None
+            self._ready.clear()
+        if executor is not None:
+            discard_pool(executor)
 
     def unavailable(self, spec: MappingSpec) -> str | None:
         """Why workers cannot map this spec's items (``None``: they can, or nobody tried)."""
@@ -266,9 +272,7 @@ class MapperPool:
         try:
             result, pid, cpu = await self._run(_map_job, spec, stream, items)
         except concurrent.futures.process.BrokenProcessPool as exc:
-            with self._guard:  # the next page starts a fresh pool
-                self._executor = None
-                self._ready.clear()
+            self._discard()  # the next page starts a fresh pool
             raise SalyncError(f"a mapping worker process died: {exc}") from None
         self._worker_cpu[pid] = cpu
         self.pages += 1
@@ -280,10 +284,7 @@ class MapperPool:
             executor, self._executor = self._executor, None
         self._ready.clear()
         if executor is not None:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(
-                    lambda: executor.shutdown(wait=True, cancel_futures=True)
-                )
+            await stop_pool(executor)
 
 
 PAYS_FACTOR = 1.5

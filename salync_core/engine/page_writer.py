@@ -35,10 +35,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from attrs import evolve, frozen
 
 from salync_core.engine.mapper_pool import RecordRow, _exit_with, records_from
+from salync_core.engine.processes import discard_pool, stop_pool
 from salync_core.errors import SalyncError
 from salync_core.platform import Page
 
@@ -153,7 +153,7 @@ class PageWriter:
             try:
                 ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
             except concurrent.futures.process.BrokenProcessPool:  # it died between two passes
-                self._executor = None
+                self._discard()
                 ready = loop.run_in_executor(self._pool(), _prepare, self.mirror, self.spec)
         except Exception as exc:  # no process can start here (a daemonic Dask worker)
             self.unavailable = f"cannot start a writer process: {exc}"
@@ -207,7 +207,7 @@ class PageWriter:
             written, (cpu, rss) = await loop.run_in_executor(self._pool(), _write_job, job)
         except concurrent.futures.process.BrokenProcessPool as exc:
             self._failed.add(key)
-            self._executor, self._ready = None, None
+            self._discard()
             raise WriteFailed(f"the writer process died: {exc}") from None
         except BaseException:
             self._failed.add(key)
@@ -216,13 +216,16 @@ class PageWriter:
         self.cpu, self.peak_rss_mb = cpu, rss
         return written
 
+    def _discard(self) -> None:
+        """Forget a pool whose process died (the next pass starts a fresh one)."""
+        executor, self._executor, self._ready = self._executor, None, None
+        if executor is not None:
+            discard_pool(executor)
+
     async def aclose(self) -> None:
         executor, self._executor, self._ready = self._executor, None, None
         if executor is not None:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(
-                    lambda: executor.shutdown(wait=True, cancel_futures=True)
-                )
+            await stop_pool(executor)
 
 
 # the writer process ---------------------------------------------------------------------------
