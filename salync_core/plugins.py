@@ -11,7 +11,7 @@ can never silently replace a built-in platform (and so receive its connections' 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ from salync_core.errors import PluginError
 from salync_core.hints import did_you_mean
 
 if TYPE_CHECKING:
-    from salync_core.conflicts.policies import Policy
+    from salync_core.conflicts.policies import FieldDecision, Policy
+    from salync_core.conflicts.resolver import DecideHook
     from salync_core.platform import Platform
     from salync_core.testing.emulator import Emulator
 
@@ -158,3 +159,26 @@ def unregister(name: str) -> None:
     if plugin is not None:
         pm.unregister(plugin)
     _origins.pop(name, None)
+
+
+def decide_hook(platform_of: Mapping[str, str]) -> DecideHook | None:
+    """The plugins' ``decide_field`` hook as the resolver calls it, for connections whose
+    platforms ``platform_of`` names (``None``: no plugin implements it)."""
+    hook = pm.hook.decide_field
+    if not hook.get_hookimpls():
+        return None
+
+    def decide(
+        entity: str, field: str, origin: str, current: Any, incoming: Any
+    ) -> FieldDecision | None:
+        result: FieldDecision | None = hook(
+            entity=entity,
+            field=field,
+            origin=origin,
+            platform=platform_of.get(origin, origin),
+            current=current,
+            incoming=incoming,
+        )
+        return result
+
+    return decide

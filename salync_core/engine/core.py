@@ -21,9 +21,9 @@ import anyio
 
 from salync_core import plugins
 from salync_core.config import Config, load_config
-from salync_core.conflicts.policies import MISSING, FieldDecision
+from salync_core.conflicts.policies import MISSING
 from salync_core.conflicts.policy_set import PolicySet
-from salync_core.conflicts.resolver import DecideHook, Resolver
+from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import from_fields
 from salync_core.engine import conflicts as conflict_ops
 from salync_core.engine import local
@@ -78,7 +78,10 @@ class Engine:
         self.policies = PolicySet.from_config(
             config.policies, config.connections, plugins.policy_factories()
         )
-        self.resolver = Resolver(self.policies, self._decide_hook())
+        self.resolver = Resolver(
+            self.policies,
+            plugins.decide_hook({n: c.plugin for n, c in config.connections.items()}),
+        )
         self._box: SecretBox | None = None
         self._live: dict[str, LiveConnection] = {}
         self.writers = Writers(store.path)
@@ -139,27 +142,6 @@ class Engine:
             spec = resolver_spec(self.config.policies, platform_of)
             self._writer = PageWriter(self.store.path, spec)
         return self._writer
-
-    def _decide_hook(self) -> DecideHook | None:
-        hook = plugins.pm.hook.decide_field
-        if not hook.get_hookimpls():
-            return None
-        platform_of = {name: c.plugin for name, c in self.config.connections.items()}
-
-        def decide(
-            entity: str, field: str, origin: str, current: Any, incoming: Any
-        ) -> FieldDecision | None:
-            result: FieldDecision | None = hook(
-                entity=entity,
-                field=field,
-                origin=origin,
-                platform=platform_of.get(origin, origin),
-                current=current,
-                incoming=incoming,
-            )
-            return result
-
-        return decide
 
     # sync -------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from salync_core.errors import SalyncError
 from salync_core.platform import Page
 
 if TYPE_CHECKING:
-    from salync_core.conflicts.resolver import DecideHook, Resolver
+    from salync_core.conflicts.resolver import Resolver
     from salync_core.engine.pipeline import MappedPage, PageTarget
     from salync_core.store.mirror import ApplyStats
 
@@ -72,27 +72,6 @@ def resolver_spec(policies: Mapping[str, Any], platform_of: Mapping[str, str]) -
         platform_of=platform_of,
         plugins=tuple(sorted(name for name, _ in plugins.pm.list_name_plugin())),
     )
-
-
-def decide_hook(platform_of: Mapping[str, str]) -> DecideHook | None:
-    """The plugins' ``decide_field`` hook as the resolver calls it (``None``: no plugin has one)."""
-    from salync_core import plugins
-
-    hook = plugins.pm.hook.decide_field
-    if not hook.get_hookimpls():
-        return None
-
-    def decide(entity: str, field: str, origin: str, current: Any, incoming: Any) -> Any:
-        return hook(
-            entity=entity,
-            field=field,
-            origin=origin,
-            platform=platform_of.get(origin, origin),
-            current=current,
-            incoming=incoming,
-        )
-
-    return decide
 
 
 Written = tuple["ApplyStats", int, int, list[str]]
@@ -264,7 +243,7 @@ def _opened(mirror: str, spec: ResolverSpec) -> tuple[Any, Resolver]:
         _state.update(
             key=(mirror, spec),
             store=Store(mirror, create=False),
-            resolver=Resolver(policies, decide_hook(spec.platform_of)),
+            resolver=Resolver(policies, plugins.decide_hook(spec.platform_of)),
         )
     return _state["store"], _state["resolver"]
 
