@@ -66,6 +66,35 @@ async def test_two_fleet_processes_never_both_sync_one_account(tmp_path: Path) -
         assert sync_runs(directory) == 1, directory.name
 
 
+async def test_processes_split_the_accounts_and_each_is_synced_once(tmp_path: Path) -> None:
+    pim = SalesLayerEmulator(products=5, seed=1, rate_limit=False, accounts=8)
+    async with pim.running():
+        directories = write_accounts(tmp_path, pim, 8)
+        command = [*FLEET, "run", "--accounts", str(tmp_path), "--once", "--processes", "3"]
+        result = await anyio.run_process(command, check=False)
+
+    assert result.returncode == 0, result.stderr.decode()
+    lines = result.stdout.decode().splitlines()
+    synced = sorted(line.split(":")[0] for line in lines if ": ok" in line)
+    assert synced == [d.name for d in directories], lines
+    assert sum(" accounts ran: " in line for line in lines) == 3, "one summary per process"
+    for directory in directories:
+        assert sync_runs(directory) == 1, directory.name
+
+
+def test_shards_partition_the_accounts() -> None:
+    from salync_core import Account
+    from salync_core.fleet.shards import in_shard, parse_shard
+
+    accounts = [Account(f"shop{n:03d}", Path(f"shop{n:03d}")) for n in range(200)]
+    shards = [in_shard(accounts, k, 3) for k in range(3)]
+    assert sorted(a.name for shard in shards for a in shard) == [a.name for a in accounts]
+    assert all(shards), "every process gets some of 200 accounts"
+    assert parse_shard("2/3") == (2, 3)
+    with pytest.raises(ValueError, match="0 <= K < N"):
+        parse_shard("3/3")
+
+
 def test_run_once_exits_non_zero_naming_each_failed_account(tmp_path: Path) -> None:
     pim = SalesLayerEmulator(products=3, seed=1, rate_limit=False, accounts=3)
     with serving(pim):
@@ -81,6 +110,21 @@ def test_run_once_exits_non_zero_naming_each_failed_account(tmp_path: Path) -> N
     assert "401" in failed
     assert secret not in result.output
     assert sum(": ok" in line for line in result.output.splitlines()) == 3
+
+
+def test_run_once_names_an_account_whose_configuration_does_not_load(tmp_path: Path) -> None:
+    pim = SalesLayerEmulator(products=3, seed=1, rate_limit=False, accounts=2)
+    with serving(pim):
+        write_accounts(tmp_path, pim, 2)
+        broken = tmp_path / "broken"
+        broken.mkdir()
+        (broken / "salync.toml").write_text('[connections.pim]\nbase_url = "http://127.0.0.1:1"\n')
+        result = invoke(["fleet", "run", "--accounts", str(tmp_path), "--once"])
+
+    assert result.exit_code == 1, result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("broken: failed")]
+    assert "missing required key 'plugin'" in line
+    assert sum(": ok" in line for line in result.output.splitlines()) == 2
 
 
 def test_status_shows_every_account_and_creates_nothing(tmp_path: Path) -> None:

@@ -1,8 +1,13 @@
-"""``salync fleet run`` and ``salync fleet status``: many accounts, one process."""
+"""``salync fleet run`` and ``salync fleet status``: many accounts, one process (or one per
+core with ``--processes``)."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -12,6 +17,7 @@ from rich.text import Text
 
 from salync_core.cli.app import EXIT_FAILED, console, handle_errors, labelled, run
 from salync_core.fleet import AccountOutcome, Fleet, discover_accounts
+from salync_core.fleet.shards import in_shard, parse_shard
 from salync_core.fleet.status import fleet_status
 
 FAILED = frozenset({"failed", "needs_reconnect", "fenced"})
@@ -66,11 +72,48 @@ def say(outcome: AccountOutcome) -> None:
     help="Run each account's round as a task on a Dask cluster: the scheduler at "
     "SCHEDULER_ADDRESS, or without one a local cluster on 127.0.0.1 (the dask extra).",
 )
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Split the accounts among this many processes, each with its own event loop, so the "
+    "fleet uses that many cores (--concurrency applies to each).",
+)
+@click.option("--shard", hidden=True, help="K/N: only shard K of N (what --processes starts).")
 @handle_errors
-def run_fleet(accounts_dir: Path, concurrency: int, once: bool, dask_address: str | None) -> None:
+def run_fleet(
+    accounts_dir: Path,
+    concurrency: int,
+    once: bool,
+    dask_address: str | None,
+    processes: int,
+    shard: str | None,
+) -> None:
     """Keep every account in ACCOUNTS in step: each connection synced on its [sync] interval
     (sooner when webhook events or local edits wait), then pushed. Stops at Ctrl-C or SIGTERM:
     no new account starts and the running ones stop at a committed page."""
+    if shard is not None or (processes > 1 and dask_address is None):
+        try:
+            index, shards = parse_shard(shard) if shard is not None else (0, processes)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
+        everyone = discover_accounts(accounts_dir)
+        if not everyone:
+            console.print(
+                f"no accounts in {accounts_dir} (a directory per account, with salync.toml)"
+            )
+            return
+        fleet_here = Fleet(
+            in_shard(everyone, index, shards), concurrency=concurrency, on_outcome=say
+        )
+        if shard is not None:
+            drive(fleet_here, accounts_dir, once, sharded=True)
+            return
+        with other_shards(accounts_dir, shards, concurrency, once) as children:
+            code = _exit_code(lambda: drive(fleet_here, accounts_dir, once, sharded=True))
+            children.stopping = code != 0  # stopped (130) or failed: the others stop too
+        sys.exit(max([code, *children.codes]))
     if dask_address is not None:
         from salync_core.fleet.dask import open_dask_fleet
 
@@ -81,15 +124,64 @@ def run_fleet(accounts_dir: Path, concurrency: int, once: bool, dask_address: st
     drive(Fleet(accounts_dir, concurrency=concurrency, on_outcome=say), accounts_dir, once)
 
 
-def drive(fleet: Fleet, accounts_dir: Path, once: bool) -> None:
-    """Run ``fleet`` until stopped, or its due accounts once (exit status 1 if one failed)."""
-    if not fleet.entries:
+class _Children:
+    def __init__(self, processes: list[subprocess.Popen[bytes]]) -> None:
+        self.processes = processes
+        self.stopping = False
+        """Stop them (SIGTERM: each stops at a committed page) rather than wait for them."""
+        self.codes: list[int] = []
+
+
+@contextlib.contextmanager
+def other_shards(
+    accounts_dir: Path, shards: int, concurrency: int, once: bool
+) -> Iterator[_Children]:
+    """Shards 1 to ``shards - 1`` in child processes (this process runs shard 0); on leaving,
+    wait for them (or stop them, when this one was stopped) and collect their exit codes."""
+    command = [sys.executable, "-m", "salync_core", "fleet", "run", "--accounts", str(accounts_dir)]
+    command += ["--concurrency", str(concurrency), *(["--once"] if once else [])]
+    children = _Children(
+        [subprocess.Popen([*command, "--shard", f"{k}/{shards}"]) for k in range(1, shards)]
+    )
+    try:
+        yield children
+    except BaseException:
+        children.stopping = True
+        raise
+    finally:
+        for process in children.processes:
+            if children.stopping and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        children.codes = [process.wait() for process in children.processes]
+
+
+def _exit_code(action: Callable[[], None]) -> int:
+    """Run ``action`` and return the exit code it asked for (0 when it returned)."""
+    try:
+        action()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def drive(fleet: Fleet, accounts_dir: Path, once: bool, *, sharded: bool = False) -> None:
+    """Run ``fleet`` until stopped, or its due accounts once (exit status 1 if one failed).
+    A shard with no accounts still runs (it idles until stopped, like the others)."""
+    if not fleet.entries and not sharded:
         console.print(f"no accounts in {accounts_dir} (a directory per account, with salync.toml)")
         return
     if not once:
         run(fleet.run)
         return
     outcomes = run(fleet.run_due)
+    ran = {outcome.account for outcome in outcomes}
+    for entry in fleet.entries:  # parked by a configuration that does not load: say so
+        if entry.status == "failed" and entry.account.name not in ran:
+            unread = AccountOutcome(
+                entry.account.name, "failed", "", "", problems=[*entry.problems]
+            )
+            say(unread)
+            outcomes.append(unread)
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
