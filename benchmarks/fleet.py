@@ -35,18 +35,16 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from harness import admin, run_child, table, write_section
+from harness import admin, emulator_process, run_child, table, write_section
 
 KEY = "bench-key"
 CONCURRENCY = 8
@@ -67,22 +65,16 @@ both, as the host of issue 11 has them."""
 PLATFORM = {"pim": "saleslayer", "shop": "salla"}
 
 
-@contextmanager
-def emulator(connection: str, accounts: int, products: int) -> Iterator[tuple[str, int]]:
+def emulator(
+    connection: str, accounts: int, products: int
+) -> AbstractContextManager[tuple[str, int]]:
     """``salync emulate`` for every account, in its own process: (URL, pid)."""
-    command = [sys.executable, "-m", "salync_core", "emulate", PLATFORM[connection]]
-    command += ["--accounts", str(accounts), "--products", str(products), "--seed", "1"]
+    options = ["--accounts", str(accounts), "--products", str(products), "--seed", "1"]
     if connection == "pim":
-        command += ["--profile", "heavy", "--api-key", KEY]
+        options += ["--profile", "heavy", "--api-key", KEY]
     else:
-        command += ["--plan", "plus"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        try:
-            yield url, process.pid
-        finally:
-            process.terminate()
+        options += ["--plan", "plus"]
+    return emulator_process(PLATFORM[connection], *options)
 
 
 def write_accounts(root: Path, urls: dict[str, str], accounts: int) -> None:

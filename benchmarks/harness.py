@@ -18,16 +18,24 @@ README = HERE / "README.md"
 
 
 @contextmanager
-def emulator(platform: str, *options: str) -> Iterator[str]:
-    """Run `salync emulate PLATFORM` in its own process; yield its base URL."""
+def emulator_process(platform: str, *options: str) -> Iterator[tuple[str, int]]:
+    """Run `salync emulate PLATFORM` in its own process; yield its base URL and pid (to read
+    the emulator's CPU time)."""
     command = [sys.executable, "-m", "salync_core", "emulate", platform, *options]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         try:
-            yield url
+            yield url, process.pid
         finally:
             process.terminate()
+
+
+@contextmanager
+def emulator(platform: str, *options: str) -> Iterator[str]:
+    """Run `salync emulate PLATFORM` in its own process; yield its base URL."""
+    with emulator_process(platform, *options) as (url, _):
+        yield url
 
 
 def admin(base_url: str, path: str, body: dict[str, Any] | None = None) -> Any:

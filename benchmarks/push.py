@@ -41,18 +41,17 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from attrs import frozen
 from harness import admin, run_child, table, write_section
+from harness import emulator_process as emulator
 
 KEY = "bench-key"
 CONNECTION = "target"
@@ -241,20 +240,6 @@ def child(plugin: str, config: str, url: str, emulator_pid: int) -> None:
 
 
 # the parent: emulator, table ----------------------------------------------------------------
-
-
-@contextmanager
-def emulator(platform: str, *options: str) -> Iterator[tuple[str, int]]:
-    """Run `salync emulate PLATFORM` in its own process; yield its base URL and pid (the
-    child reads the emulator's CPU time from it)."""
-    command = [sys.executable, "-m", "salync_core", "emulate", platform, *options]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        try:
-            yield url, process.pid
-        finally:
-            process.terminate()
 
 
 def measure(plugin: str, products: int) -> dict[str, Any]:
