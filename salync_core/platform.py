@@ -147,8 +147,9 @@ class Outbound:
     key: str
     fields: dict[str, JSON]
     """The fields to send, with the mirror's values."""
-    base: dict[str, JSON]
-    """What this platform last held for those fields (empty for a record it never saw)."""
+    base: Mapping[str, JSON]
+    """What this platform last held for those fields (empty for a record it never saw);
+    read-only (the engine decodes it only when a platform reads it)."""
     external_id: str | None
     """The platform's id for the record, if it has one yet."""
     op: Literal["upsert", "delete"] = "upsert"

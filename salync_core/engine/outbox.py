@@ -11,9 +11,9 @@ updates the connection's base, so the value coming back on the next read is no c
 
 from __future__ import annotations
 
+import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +26,7 @@ from salync_core.models import KEYED_FIELDS
 from salync_core.platform import Outbound, PushResult
 from salync_core.store import Store, Transaction
 from salync_core.store import outbox as outbox_rows
+from salync_core.store.bases import ABSENT
 from salync_core.store.database import to_json
 from salync_core.store.mirror import DELETED_MARK
 from salync_core.store.operations import add_dead_letters
@@ -110,20 +111,20 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
     by_entity: dict[str, list[str]] = {}
     for entity, key in targets:
         by_entity.setdefault(entity, []).append(key)
-    rows: dict[tuple[str, str], outbox_rows.PlanningRow] = {}
+    writes: dict[tuple[str, str], tuple[str, str]] = {}
     pending: dict[tuple[str, str], list[outbox_rows.QueuedWrite]] = {}
     for entity, keys in by_entity.items():
-        for key, row in outbox_rows.records_to_plan(conn, connection, entity, keys).items():
-            rows[entity, key] = row
+        for key, row in outbox_rows.records_to_plan(conn, connection, entity, keys):
+            write = _planned_write(receiver, entity, row) if receiver.receives(key) else None
+            if write is not None:  # each record decoded, planned and dropped in turn
+                writes[entity, key] = write
         for key, queued in outbox_rows.queued_writes(conn, connection, entity, keys).items():
             pending[entity, key] = queued
     stale: list[int] = []
     inserts: list[tuple[str, str, str, str, str, str]] = []
     planned = 0
     for entity, key in targets:
-        if not receiver.receives(key):
-            continue
-        write = _planned_write(receiver, entity, rows.get((entity, key)))
+        write = writes.get((entity, key))
         if write is None:
             continue
         op, payload = write
@@ -138,18 +139,28 @@ def _plan_chunk(txn: Transaction, receiver: Receiver, targets: Sequence[tuple[st
 
 
 def _planned_write(
-    receiver: Receiver, entity: str, row: outbox_rows.PlanningRow | None
+    receiver: Receiver, entity: str, row: outbox_rows.PlanningRow
 ) -> tuple[str, str] | None:
-    """``(op, fields JSON)`` the receiver must be sent for one record, or ``None``."""
-    if row is None:
-        return None
-    fields, deleted, held = row
-    base = {} if held is None else held
+    """``(op, fields JSON)`` the receiver must be sent for one record, or ``None``.
+
+    Only the fields the stored base names (``store/bases.py``) can differ from what the
+    connection holds: the others are the mirror's by definition, so they are not compared."""
+    fields, deleted, held, diff = row
     if deleted:
-        if held is None or base.get(DELETED_MARK):
+        if not held or (diff is not None and diff.get(DELETED_MARK)):
             return None
         return "delete", to_json({})
-    send = receiver.lacks(entity, fields, base)
+    if not held:
+        send = receiver.lacks(entity, fields, {})
+    elif diff is None:
+        return None  # it holds the mirror's record
+    elif DELETED_MARK in diff:
+        send = receiver.lacks(entity, fields, diff)
+    else:
+        named = diff.keys() | diff.get(ABSENT, ())
+        send = receiver.lacks(
+            entity, {name: value for name, value in fields.items() if name in named}, diff
+        )
     if not send:
         return None
     return "upsert", to_json(send)
@@ -162,7 +173,7 @@ def new_idempotency_key() -> str:
     refused or changed the value since), so it must not reuse the acknowledged write's key: a
     platform would answer the stored response and apply nothing. A retry re-sends the same
     outbox row, so it sends the key stored with it."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a uuid4's randomness, a third of its cost
 
 
 def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
@@ -179,7 +190,7 @@ def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
                 entity,
                 key,
                 orjson.loads(fields),
-                {} if base is None else base,
+                _NOTHING if base is None else base,
                 external_id,
                 op,
                 idempotency,
@@ -191,6 +202,10 @@ def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
             rows
         )
     ]
+
+
+_NOTHING: dict[str, Any] = {}
+"""The base of a record the connection never held (shared: a base is read-only)."""
 
 
 def next_wait(store: Store, connection: str) -> float | None:
@@ -236,15 +251,11 @@ def _acknowledge_all(
                 row.item.entity,
                 row.item.key,
                 result.external_id or row.item.external_id,
-                _acked_base(row.item),
+                None if row.item.op == "delete" else row.item.fields,
             )
             for row, result in acked
         ],
     )
-
-
-def _acked_base(item: Outbound) -> dict[str, Any]:
-    return {DELETED_MARK: True} if item.op == "delete" else {**item.base, **item.fields}
 
 
 def _reschedule(txn: Transaction, row: Due, message: str) -> None:

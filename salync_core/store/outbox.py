@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import orjson
 
-from salync_core.store.bases import decode_base, encode_base
+from salync_core.store.base_view import BaseView
+from salync_core.store.bases import ABSENT, DELETED_MARK, decode_base, encode_base
 from salync_core.store.database import Transaction, to_json
 
 _IN_KEYS = "key IN (SELECT value FROM json_each(?))"
@@ -27,16 +28,19 @@ DueRow = tuple[
     str,
     int,
     str | None,
-    dict[str, Any] | None,
+    BaseView | None,
     str | None,
 ]
 """``(id, entity, key, op, fields, idempotency key, attempts, external id, base, receipt)``;
-the base is the connection's whole base, decoded (``None`` when it holds nothing)."""
-Acknowledged = tuple[int, str, str, str | None, dict[str, Any]]
-"""``(outbox id, entity, key, external id, base)`` of an acknowledged write."""
-PlanningRow = tuple[dict[str, Any], bool, dict[str, Any] | None]
-"""``(fields, deleted, base)`` of one record: the base is what the connection last held of
-it, decoded (``None`` when it holds nothing). The base may be ``fields`` itself: read only."""
+the base is the connection's whole base, decoded when first read (``None`` when it holds
+nothing)."""
+Acknowledged = tuple[int, str, str, str | None, dict[str, Any] | None]
+"""``(outbox id, entity, key, external id, fields sent)`` of an acknowledged write; ``None``
+for a deletion."""
+PlanningRow = tuple[dict[str, Any], bool, bool, dict[str, Any] | None]
+"""``(fields, deleted, held, differences)`` of one record: whether the connection holds it,
+and its stored base decoded (``None``: the base is the record's fields; see
+``store/bases.py``). Only the fields named there can differ from what the connection holds."""
 
 
 def push_position(conn: sqlite3.Connection, connection: str) -> int:
@@ -80,20 +84,22 @@ def mark_planned(txn: Transaction, connection: str) -> None:
 
 def records_to_plan(
     conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
-) -> dict[str, PlanningRow]:
-    """``key -> (fields, deleted, base)`` of the mirror's records among ``keys``, in one query,
-    each record's JSON decoded once (planning reads tens of thousands of them)."""
-    rows = conn.execute(
+) -> Iterator[tuple[str, PlanningRow]]:
+    """``(key, (fields, deleted, held, differences))`` of the mirror's records among ``keys``,
+    in one query, each record's JSON decoded once. Consume each row before the next: planning
+    reads tens of thousands, and holding them all decoded costs more in garbage collection
+    than the decoding itself."""
+    loads = orjson.loads
+    for key, text, deleted, held, stored in conn.execute(
         "SELECT r.key, r.fields, r.deleted, m.key IS NOT NULL, m.base FROM records r"
         " LEFT JOIN id_map m ON m.connection = ? AND m.entity = r.entity AND m.key = r.key"
         f" WHERE r.entity = ? AND r.{_IN_KEYS}",
         (connection, entity, to_json(keys)),
-    )
-    planning: dict[str, PlanningRow] = {}
-    for key, text, deleted, held, stored in rows:
-        fields = orjson.loads(text)
-        planning[key] = (fields, bool(deleted), decode_base(stored, fields) if held else None)
-    return planning
+    ):
+        yield (
+            key,
+            (loads(text), bool(deleted), bool(held), None if stored is None else loads(stored)),
+        )
 
 
 def queued_writes(
@@ -142,12 +148,9 @@ def due_writes(conn: sqlite3.Connection, connection: str, now: float, limit: int
         (connection, now, limit),
     ).fetchall()
     return [
-        (*row[:8], _held(row[8], record) if held else None, row[9]) for *row, held, record in rows
+        (*row[:8], BaseView(row[8], record) if held else None, row[9])
+        for *row, held, record in rows
     ]
-
-
-def _held(stored: str | None, record: str | None) -> dict[str, Any]:
-    return decode_base(stored, None if record is None else orjson.loads(record))
 
 
 def next_due_at(conn: sqlite3.Connection, connection: str) -> float | None:
@@ -160,37 +163,71 @@ def next_due_at(conn: sqlite3.Connection, connection: str) -> float | None:
 
 
 def acknowledge(txn: Transaction, connection: str, acked: Sequence[Acknowledged]) -> None:
-    """Mark rows acknowledged and make what they sent the connection's base (one statement per
-    table for a whole batch: a bulk platform acknowledges tens of thousands at once). The base
-    is stored as its differences from the record (``store/bases.py``)."""
-    records: dict[tuple[str, str], str] = {}
+    """Mark rows acknowledged and make what they sent the connection's base: what it held,
+    with the fields sent overlaid (a deletion: deleted). One statement per table for a whole
+    batch: a bulk platform acknowledges tens of thousands at once. The base is stored as its
+    differences from the record (``store/bases.py``), worked out from the stored differences
+    and the record's values of the fields sent, never the whole base."""
+    held: dict[tuple[str, str], tuple[bool, str | None, str | None, str | None]] = {}
     by_entity: dict[str, list[str]] = {}
     for _, entity, key, _, _ in acked:
         by_entity.setdefault(entity, []).append(key)
     for entity, keys in by_entity.items():
-        for key, fields in txn.conn.execute(
-            f"SELECT key, fields FROM records WHERE entity = ? AND {_IN_KEYS}",
-            (entity, to_json(keys)),
+        for key, *row in txn.conn.execute(
+            "SELECT j.value, m.key IS NOT NULL, m.external_id, m.base, r.fields FROM json_each(?) j"
+            " LEFT JOIN records r ON r.entity = ? AND r.key = j.value"
+            " LEFT JOIN id_map m ON m.connection = ? AND m.entity = ? AND m.key = j.value",
+            (to_json(keys), entity, connection, entity),
         ):
-            records[entity, key] = fields
-    txn.conn.executemany(
-        "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1 WHERE id = ?",
-        [(txn.now, row_id) for row_id, *_ in acked],
+            held[entity, key] = (bool(row[0]), row[1], row[2], row[3])
+    txn.conn.execute(
+        "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1"
+        " WHERE id IN (SELECT value FROM json_each(?))",
+        (txn.now, to_json([row_id for row_id, *_ in acked])),
+    )
+    updates, inserts = [], []
+    for _, entity, key, ext_id, sent in acked:
+        exists, held_id, stored, record = held[entity, key]
+        base = _acked_base(sent, stored, record)
+        if not exists:
+            inserts.append((connection, entity, key, ext_id, base, txn.now))
+        elif base != stored or (ext_id is not None and ext_id != held_id):
+            updates.append((ext_id, base, connection, entity, key))
+    txn.conn.executemany(  # an unchanged row (it held what it was sent) is not written
+        "UPDATE id_map SET external_id = coalesce(?, external_id), base = ?"
+        " WHERE connection = ? AND entity = ? AND key = ?",
+        updates,
     )
     txn.conn.executemany(
         "INSERT INTO id_map (connection, entity, key, external_id, base, diverged, seen_at)"
         " VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (connection, entity, key) DO UPDATE SET"
         " external_id = coalesce(excluded.external_id, external_id), base = excluded.base",
-        [
-            (connection, entity, key, ext_id, _stored(base, records.get((entity, key))), txn.now)
-            for _, entity, key, ext_id, base in acked
-        ],
+        inserts,
     )
 
 
-def _stored(base: dict[str, Any], fields: str | None) -> str | None:
-    """``id_map.base`` for the whole ``base`` against the record's fields JSON."""
-    return encode_base(base, None if fields is None else orjson.loads(fields))
+def _acked_base(sent: dict[str, Any] | None, stored: str | None, record: str | None) -> str | None:
+    """``id_map.base`` once the connection holds ``sent`` (``None``: it deleted the record)
+    over what it held (``stored``, against the record's fields JSON ``record``)."""
+    if sent is None:
+        return to_json({DELETED_MARK: True})
+    diff: dict[str, Any] = {} if stored is None else orjson.loads(stored)
+    if record is None or DELETED_MARK in diff:  # rare: the whole base, as store/bases.py says
+        fields = None if record is None else orjson.loads(record)
+        return encode_base({**decode_base(stored, fields), **sent}, fields)
+    mirror = orjson.loads(record)
+    for name, value in sent.items():
+        now = mirror.get(name, diff)  # diff: a sentinel no field value can be
+        if value is now or (type(value) is type(now) and value == now):
+            diff.pop(name, None)  # it holds what the mirror holds
+        else:
+            diff[name] = value
+    absent = diff.pop(ABSENT, None)
+    if absent:
+        absent = [name for name in absent if name not in sent]
+        if absent:
+            diff[ABSENT] = absent
+    return to_json(diff) if diff else None
 
 
 def reschedule(txn: Transaction, row_id: int, at: float, message: str) -> None:
