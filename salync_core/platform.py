@@ -64,6 +64,11 @@ class Stream:
     covered_by: str | None = None
     """A stream whose full pass already delivers this stream's records; the engine then skips
     this stream's full pass and only starts its incremental watermark."""
+    sweeps: bool = True
+    """A pass may end in a :class:`Sweep`, so the engine stamps every record a pass delivers
+    as seen. A stream whose deletions come from elsewhere (reported, or reconciliation) says
+    ``False``: a record it delivers unchanged then costs no write at all, and a ``Sweep`` it
+    sends anyway is refused (the stamps it needs were not kept)."""
 
 
 @frozen

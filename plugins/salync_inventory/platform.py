@@ -60,7 +60,10 @@ PATHS = {
 
 
 def _stream(name: str, entity: str, **kwargs: Any) -> Stream:
-    return Stream(name, entity, incremental_field="updated_at", max_page_size=100, **kwargs)
+    """A watermark stream; no pass ends in a sweep (deletions are reported or reconciled)."""
+    return Stream(
+        name, entity, incremental_field="updated_at", max_page_size=100, sweeps=False, **kwargs
+    )
 
 
 class SalyncPlatform(Platform):

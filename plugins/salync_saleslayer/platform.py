@@ -72,14 +72,22 @@ class SalesLayerPlatform(Platform):
     """Sales Layer PIM through the Catalog API 2.0."""
 
     name: ClassVar[str] = "saleslayer"
+    # no pass ends in a sweep: deletions come from reconciliation (API-FACTS 2.4)
     streams: ClassVar[tuple[Stream, ...]] = (
-        Stream("categories", "category", incremental_field="cat_modify", max_page_size=PAGE_SIZE),
+        Stream(
+            "categories",
+            "category",
+            incremental_field="cat_modify",
+            max_page_size=PAGE_SIZE,
+            sweeps=False,
+        ),
         Stream(
             "products",
             "product",
             incremental_field="prod_modify",
             max_page_size=PAGE_SIZE,
             also=("variant",),
+            sweeps=False,
         ),
         Stream(
             "variants",
@@ -87,6 +95,7 @@ class SalesLayerPlatform(Platform):
             incremental_field="frmt_modify",
             max_page_size=PAGE_SIZE,
             covered_by="products",
+            sweeps=False,
         ),
     )
     options: ClassVar[tuple[Option, ...]] = (

@@ -88,7 +88,12 @@ class PageWork:
 
     def target(self) -> PageTarget:
         return PageTarget(
-            self.live.name, self.stream.name, self.run_id, self.save_cursor, self.guard
+            self.live.name,
+            self.stream.name,
+            self.run_id,
+            self.save_cursor,
+            self.guard,
+            self.stream.sweeps,
         )
 
 
@@ -201,6 +206,8 @@ class PageTarget:
     run_id: int
     save_cursor: bool
     guard: DeletionGuard
+    sweeps: bool = True
+    """The stream's passes may end in a sweep: every record delivered is stamped seen."""
 
 
 def apply_page(
@@ -218,9 +225,14 @@ def write_page(
     alive = [r for r in mapped.records if not r.deleted]
     gone = [r for r in mapped.records if r.deleted]
     with store.write() as txn:
-        stats = apply_records(txn, origin, alive, resolver)
+        stats = apply_records(txn, origin, alive, resolver, stamp_seen=target.sweeps)
         deleted = _apply_page_deletions(txn, origin, policies, page, gone)
-        if page.sweep is not None:
+        if page.sweep is not None and not target.sweeps:
+            mapped.refused.append(
+                f"stream {target.stream} declares no sweeps (Stream.sweeps is False) yet its "
+                "pass ended in one; nothing was deleted (a bug in the platform's plugin)"
+            )
+        elif page.sweep is not None:
             swept, mapped.refused = tombstone_unseen(
                 txn, origin, page.sweep, target.guard, policies.accepts_delete
             )

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from attrs import define, evolve
 
-from salync_core.conflicts.policies import LOCAL, Current
+from salync_core.conflicts.policies import LOCAL
 from salync_core.conflicts.resolver import Resolver
 from salync_core.converters import parse_datetime
 from salync_core.errors import PolicyError
@@ -106,34 +106,34 @@ _BASES_SQL = (
 )
 
 
+StoredRecord = tuple[str, str, bool]
+"""A record as stored: its fields and its clocks as JSON text, and whether it is deleted."""
+Seen = tuple[str | None, str | None, bool]
+"""One connection's ``id_map`` row as stored: its id for the record, its base as
+``id_map.base`` holds it (``None``: the record's fields) and whether it diverged."""
+
+
 def load_records(
     conn: sqlite3.Connection, entity: str, keys: Sequence[str]
-) -> dict[str, tuple[dict[str, Any], dict[str, Any], bool]]:
-    """``key -> (fields, clocks, deleted)`` for the keys that exist."""
-    found = {}
-    for key, fields_json, clocks, deleted in conn.execute(_RECORDS_SQL, (entity, dumps(keys))):
-        fields = loads(fields_json)
-        found[key] = (fields, decode_clocks(clocks, fields), bool(deleted))
-    return found
+) -> dict[str, StoredRecord]:
+    """``key -> (fields, clocks, deleted)`` as stored, for the keys that exist. Left as text:
+    a record delivered unchanged is told from its text alone (:func:`_apply_one`)."""
+    return {
+        key: (fields, clocks, bool(deleted))
+        for key, fields, clocks, deleted in conn.execute(_RECORDS_SQL, (entity, dumps(keys)))
+    }
 
 
-def load_bases(
-    conn: sqlite3.Connection,
-    connection: str,
-    entity: str,
-    keys: Sequence[str],
-    current: dict[str, tuple[dict[str, Any], dict[str, Any], bool]],
-) -> dict[str, tuple[str | None, dict[str, Any], bool]]:
-    """``key -> (external_id, base, diverged)`` of one connection; ``current`` is
-    :func:`load_records`' answer for the same keys (a base is stored as its differences)."""
-    found = {}
-    for key, external_id, stored, diverged in conn.execute(
-        _BASES_SQL, (connection, entity, dumps(keys))
-    ):
-        record = current.get(key)
-        base = decode_base(stored, None if record is None else record[0])
-        found[key] = (external_id, base, bool(diverged))
-    return found
+def load_seen(
+    conn: sqlite3.Connection, connection: str, entity: str, keys: Sequence[str]
+) -> dict[str, Seen]:
+    """``key -> (external_id, stored base, diverged)`` of one connection, as stored."""
+    return {
+        key: (external_id, base, bool(diverged))
+        for key, external_id, base, diverged in conn.execute(
+            _BASES_SQL, (connection, entity, dumps(keys))
+        )
+    }
 
 
 @define
@@ -186,35 +186,45 @@ def apply_records(
     resolver: Resolver,
     *,
     track_base: bool = True,
+    stamp_seen: bool = True,
 ) -> ApplyStats:
     """Resolve and write ``records`` from ``origin``.
 
     ``track_base`` is off for the host app: its edits are made against the mirror as it is, so
     the mirror's value is their base, and a field a policy refuses raises :class:`PolicyError`
-    (the caller's transaction then rolls back, so nothing is applied half-way)."""
+    (the caller's transaction then rolls back, so nothing is applied half-way).
+
+    ``stamp_seen`` off: a record delivered exactly as the mirror and the connection's base
+    already hold it is not written at all (its ``id_map.seen_at`` keeps the pass that last
+    changed it). Only a pass that may end in a :class:`~salync_core.platform.Sweep` needs
+    every record it delivers stamped."""
     stats = ApplyStats(received=len(records))
     writes = _Writes.empty()
     by_entity: dict[str, list[Record]] = {}
     for record in records:
         by_entity.setdefault(record.entity, []).append(record)
-    for entity, records_of_entity in by_entity.items():
-        group = _reidentify(txn, origin, entity, records_of_entity, resolver, stats)
+    for entity, group in by_entity.items():
+        keys = [r.key for r in group]
+        seen = load_seen(txn.conn, origin, entity, keys) if track_base else {}
+        moved = _reidentify(txn, origin, entity, group, seen, resolver, stats)
+        if moved is not None:
+            group, keys = moved, [r.key for r in moved]
+            seen = load_seen(txn.conn, origin, entity, keys) if track_base else {}
         if track_base and COUNTER_FIELDS.get(entity):
             group = _without_queued_counts(txn, origin, entity, group)
-        keys = [r.key for r in group]
         current = load_records(txn.conn, entity, keys)
-        bases = load_bases(txn.conn, origin, entity, keys, current) if track_base else {}
         for record in group:
             _apply_one(
                 txn,
                 origin,
                 record,
                 current.get(record.key),
-                bases.get(record.key),
+                seen.get(record.key),
                 resolver,
                 writes,
                 stats,
                 track_base,
+                stamp_seen,
             )
     writes.flush(txn.conn, origin if track_base else None)
     return stats
@@ -256,19 +266,26 @@ def _reidentify(
     origin: str,
     entity: str,
     group: list[Record],
+    seen: dict[str, Seen],
     resolver: Resolver,
     stats: ApplyStats,
-) -> list[Record]:
-    """Records whose platform id this connection already maps to another key.
+) -> list[Record] | None:
+    """The records again, where this connection already maps a record's platform id to
+    another key (``None``: no such record). ``seen`` is the connection's rows for the records'
+    keys: a key already mapped to the record's id needs no lookup (the id is unique).
 
     For entities known by the platform's own id (``identity == "external"``) the known key
     wins: an adjustment the host app created as ``L-1`` and pushed stays ``L-1`` when the
     platform lists it under its id. For entities known by their reference, the platform renamed
     the item (a new SKU): the old key is tombstoned and unmapped, the new one arrives as new.
     """
-    ids = [r.external_id for r in group if r.external_id is not None]
+    ids = [
+        r.external_id
+        for r in group
+        if r.external_id is not None and (r.key not in seen or seen[r.key][0] != r.external_id)
+    ]
     if not ids:
-        return group
+        return None
     known = dict(txn.conn.execute(_KNOWN_IDS_SQL, (origin, entity, dumps(ids))).fetchall())
     moved = {
         r.external_id: known[r.external_id]
@@ -276,7 +293,7 @@ def _reidentify(
         if known.get(r.external_id, r.key) != r.key
     }
     if not moved:
-        return group
+        return None
     if identity(entity) == "external":
         return [evolve(r, key=moved[r.external_id]) if r.external_id in moved else r for r in group]
     old_keys = list(moved.values())
@@ -293,15 +310,34 @@ def _apply_one(
     txn: Transaction,
     origin: str,
     record: Record,
-    existing: tuple[dict[str, Any], dict[str, Any], bool] | None,
-    seen: tuple[str | None, dict[str, Any], bool] | None,
+    stored: StoredRecord | None,
+    seen: Seen | None,
     resolver: Resolver,
     writes: _Writes,
     stats: ApplyStats,
     track_base: bool,
+    stamp_seen: bool,
 ) -> None:
-    fields, clocks, deleted = existing if existing else (None, None, False)
-    base = seen[1] if seen else (None if track_base else fields)
+    if stored is not None and seen is not None and seen[1] is None and not stored[2]:
+        # the connection held the mirror's record (no base of its own) and sends it again,
+        # to the byte: three-way, nothing changed; only the stamp may be due
+        sent = _without_empty_maps(record)
+        if dumps(sent) == stored[0] and record.external_id in (None, seen[0]):
+            stats.unchanged += 1
+            if stamp_seen:
+                writes.id_map.append(
+                    (origin, record.entity, record.key, seen[0], None, int(seen[2]), txn.now)
+                )
+            return
+    if stored is None:
+        fields, clocks, deleted = None, None, False
+    else:
+        fields = loads(stored[0])
+        clocks, deleted = decode_clocks(stored[1], fields), stored[2]
+    if seen is not None:
+        base: dict[str, Any] | None = decode_base(seen[1], fields)
+    else:
+        base = None if track_base else fields
     ts = _epoch(record.source_ts)
     outcome = resolver.resolve(origin, record.entity, record.fields, base, fields, clocks, ts)
     if outcome.rejected and not track_base:
@@ -312,7 +348,7 @@ def _apply_one(
         raise PolicyError(f"{origin} may not change {record.entity} {record.key!r}: {rules}")
     stats.decisions += outcome.decisions
     news = outcome.changed
-    if existing is not None and news.keys() <= BOOKKEEPING_FIELDS[record.entity]:
+    if stored is not None and news.keys() <= BOOKKEEPING_FIELDS[record.entity]:
         news = {}  # only the source's own timestamps moved: nothing happened to the record
     revive = deleted and (base is None or bool(news))
     after = fields
@@ -343,7 +379,7 @@ def _apply_one(
         if revive:
             writes.undeleted.append((record.entity, record.key))
         stats.changed += 1
-        stats.created += existing is None
+        stats.created += stored is None
     else:
         stats.unchanged += 1
     for name, value, cur in outcome.conflicts:
@@ -360,15 +396,23 @@ def _apply_one(
     if track_base:
         diverged = outcome.diverged or (seen is not None and seen[2])
         held = _held(record, base)
-        if existing is None and seen is None and not outcome.diverged:
+        if stored is None and seen is None and not outcome.diverged:
             # a new record taken whole: what it holds, left out its empty maps, is what the
             # mirror took (the resolver skips exactly those, and takes the rest as they are)
-            stored = None if len(outcome.changed) == len(held) else encode_base(held, after)
+            kept = None if len(outcome.changed) == len(held) else encode_base(held, after)
         else:
-            stored = encode_base(held, after)
+            kept = encode_base(held, after)
         writes.id_map.append(
-            (origin, record.entity, record.key, record.external_id, stored, int(diverged), txn.now)
+            (origin, record.entity, record.key, record.external_id, kept, int(diverged), txn.now)
         )
+
+
+def _without_empty_maps(record: Record) -> dict[str, Any]:
+    """The record's fields as the mirror would hold them: without its empty keyed maps (the
+    resolver never writes one)."""
+    fields = record.fields
+    empty = [name for name in KEYED_FIELDS.get(record.entity, ()) if fields.get(name) == {}]
+    return {k: v for k, v in fields.items() if k not in empty} if empty else fields
 
 
 def _held(record: Record, base: dict[str, Any] | None) -> dict[str, Any]:
@@ -418,13 +462,6 @@ def _open_conflict(
     else:
         merged = {**loads(row[1]), **candidates}
         conn.execute("UPDATE conflicts SET candidates = ? WHERE id = ?", (dumps(merged), row[0]))
-
-
-def current_value(existing: tuple[dict[str, Any], dict[str, Any], bool], field: str) -> Current:
-    """The mirror's value of one field with its clock."""
-    fields, clocks, _ = existing
-    clock = clocks.get(field) or ["", None]
-    return Current(fields.get(field), clock[0], clock[1])
 
 
 def apply_deletions(
