@@ -183,29 +183,14 @@ def due(store: Store, connection: str, limit: int = 1000) -> list[Due]:
     was taken over (:class:`~salync_core.errors.Fenced`) stops here instead of sending them."""
     with store.write() as txn:
         rows = outbox_rows.due_writes(txn.conn, connection, time.time(), limit)
-    return [
-        Due(
-            row_id,
-            Outbound(
-                entity,
-                key,
-                orjson.loads(fields),
-                _NOTHING if base is None else base,
-                external_id,
-                op,
-                idempotency,
-                receipt,
-            ),
-            attempts,
-        )
-        for row_id, entity, key, op, fields, idempotency, attempts, external_id, base, receipt in (
-            rows
-        )
-    ]
-
-
-_NOTHING: dict[str, Any] = {}
-"""The base of a record the connection never held (shared: a base is read-only)."""
+        return [
+            Due(
+                row_id,
+                Outbound(entity, key, orjson.loads(fields), base, ext_id, op, idem, receipt),
+                tries,
+            )
+            for row_id, entity, key, op, fields, idem, tries, ext_id, base, receipt in rows
+        ]
 
 
 def next_wait(store: Store, connection: str) -> float | None:

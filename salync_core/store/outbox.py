@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import orjson
@@ -28,12 +28,13 @@ DueRow = tuple[
     str,
     int,
     str | None,
-    BaseView | None,
+    Mapping[str, Any],
     str | None,
 ]
 """``(id, entity, key, op, fields, idempotency key, attempts, external id, base, receipt)``;
-the base is the connection's whole base, decoded when first read (``None`` when it holds
-nothing)."""
+the base is the connection's whole base, decoded when first read (empty when it holds
+nothing), read-only."""
+_NOTHING: Mapping[str, Any] = {}
 Acknowledged = tuple[int, str, str, str | None, dict[str, Any] | None]
 """``(outbox id, entity, key, external id, fields sent)`` of an acknowledged write; ``None``
 for a deletion."""
@@ -132,11 +133,13 @@ def replace_writes(
     )
 
 
-def due_writes(conn: sqlite3.Connection, connection: str, now: float, limit: int) -> list[DueRow]:
+def due_writes(
+    conn: sqlite3.Connection, connection: str, now: float, limit: int
+) -> Iterator[DueRow]:
     """Pending rows whose next attempt is due at ``now``, oldest first, with the connection's
     external id and base of each record. A write waits while an older one of the same record
     is queued by the platform (its base is not known until that one is confirmed)."""
-    rows = conn.execute(
+    for *row, held, record in conn.execute(
         "SELECT o.id, o.entity, o.key, o.op, o.fields, o.idempotency_key, o.attempts,"
         " m.external_id, m.base, o.receipt, m.key IS NOT NULL, r.fields FROM outbox o"
         " LEFT JOIN id_map m ON m.connection = o.connection AND m.entity = o.entity"
@@ -146,11 +149,8 @@ def due_writes(conn: sqlite3.Connection, connection: str, now: float, limit: int
         " AND q.entity = o.entity AND q.key = o.key AND q.status = 'pending'"
         " AND q.receipt IS NOT NULL AND q.id < o.id) ORDER BY o.id LIMIT ?",
         (connection, now, limit),
-    ).fetchall()
-    return [
-        (*row[:8], BaseView(row[8], record) if held else None, row[9])
-        for *row, held, record in rows
-    ]
+    ):
+        yield (*row[:8], BaseView(row[8], record) if held else _NOTHING, row[9])
 
 
 def next_due_at(conn: sqlite3.Connection, connection: str) -> float | None:
@@ -168,31 +168,28 @@ def acknowledge(txn: Transaction, connection: str, acked: Sequence[Acknowledged]
     batch: a bulk platform acknowledges tens of thousands at once. The base is stored as its
     differences from the record (``store/bases.py``), worked out from the stored differences
     and the record's values of the fields sent, never the whole base."""
-    held: dict[tuple[str, str], tuple[bool, str | None, str | None, str | None]] = {}
-    by_entity: dict[str, list[str]] = {}
-    for _, entity, key, _, _ in acked:
-        by_entity.setdefault(entity, []).append(key)
-    for entity, keys in by_entity.items():
-        for key, *row in txn.conn.execute(
-            "SELECT j.value, m.key IS NOT NULL, m.external_id, m.base, r.fields FROM json_each(?) j"
-            " LEFT JOIN records r ON r.entity = ? AND r.key = j.value"
-            " LEFT JOIN id_map m ON m.connection = ? AND m.entity = ? AND m.key = j.value",
-            (to_json(keys), entity, connection, entity),
-        ):
-            held[entity, key] = (bool(row[0]), row[1], row[2], row[3])
+    sent_by: dict[str, dict[str, tuple[str | None, dict[str, Any] | None]]] = {}
+    for _, entity, key, ext_id, sent in acked:
+        sent_by.setdefault(entity, {})[key] = ext_id, sent
     txn.conn.execute(
         "UPDATE outbox SET status = 'acked', acked_at = ?, attempts = attempts + 1"
         " WHERE id IN (SELECT value FROM json_each(?))",
         (txn.now, to_json([row_id for row_id, *_ in acked])),
     )
     updates, inserts = [], []
-    for _, entity, key, ext_id, sent in acked:
-        exists, held_id, stored, record = held[entity, key]
-        base = _acked_base(sent, stored, record)
-        if not exists:
-            inserts.append((connection, entity, key, ext_id, base, txn.now))
-        elif base != stored or (ext_id is not None and ext_id != held_id):
-            updates.append((ext_id, base, connection, entity, key))
+    for entity, by_key in sent_by.items():
+        for key, exists, held_id, stored, record in txn.conn.execute(
+            "SELECT j.value, m.key IS NOT NULL, m.external_id, m.base, r.fields FROM json_each(?) j"
+            " LEFT JOIN records r ON r.entity = ? AND r.key = j.value"
+            " LEFT JOIN id_map m ON m.connection = ? AND m.entity = ? AND m.key = j.value",
+            (to_json(list(by_key)), entity, connection, entity),
+        ):
+            ext_id, sent = by_key[key]
+            base = _acked_base(sent, exists, stored, record)  # decoded and dropped in turn
+            if not exists:
+                inserts.append((connection, entity, key, ext_id, base, txn.now))
+            elif base != stored or (ext_id is not None and ext_id != held_id):
+                updates.append((ext_id, base, connection, entity, key))
     txn.conn.executemany(  # an unchanged row (it held what it was sent) is not written
         "UPDATE id_map SET external_id = coalesce(?, external_id), base = ?"
         " WHERE connection = ? AND entity = ? AND key = ?",
@@ -206,15 +203,18 @@ def acknowledge(txn: Transaction, connection: str, acked: Sequence[Acknowledged]
     )
 
 
-def _acked_base(sent: dict[str, Any] | None, stored: str | None, record: str | None) -> str | None:
+def _acked_base(
+    sent: dict[str, Any] | None, held: bool, stored: str | None, record: str | None
+) -> str | None:
     """``id_map.base`` once the connection holds ``sent`` (``None``: it deleted the record)
-    over what it held (``stored``, against the record's fields JSON ``record``)."""
+    over what it held (``held``: whether it held anything; ``stored``: its ``id_map.base``,
+    against the record's fields JSON ``record``)."""
     if sent is None:
         return to_json({DELETED_MARK: True})
     diff: dict[str, Any] = {} if stored is None else orjson.loads(stored)
-    if record is None or DELETED_MARK in diff:  # rare: the whole base, as store/bases.py says
+    if not held or record is None or DELETED_MARK in diff:  # the whole base (store/bases.py)
         fields = None if record is None else orjson.loads(record)
-        return encode_base({**decode_base(stored, fields), **sent}, fields)
+        return encode_base({**(decode_base(stored, fields) if held else {}), **sent}, fields)
     mirror = orjson.loads(record)
     for name, value in sent.items():
         now = mirror.get(name, diff)  # diff: a sentinel no field value can be
