@@ -78,6 +78,41 @@ VALUES = st.sampled_from(["a", "b", "c"])
 LOCALES = st.dictionaries(st.sampled_from(["en", "es", "fr"]), VALUES, max_size=3)
 
 
+def test_a_new_record_from_a_connection_that_does_not_own_a_field_leaves_it_out() -> None:
+    resolver = Resolver(
+        PolicySet(default=LastWriterWins(), fields={("product", "status"): Owner("erp")})
+    )
+
+    outcome = resolver.resolve(
+        "pim", "product", {"barcode": "111", "status": "active"}, None, None, None, LATER
+    )
+
+    assert outcome.changed == {"barcode": "111"}
+    assert outcome.rejected == ["status"]
+    assert outcome.diverged, "pim holds a status the mirror did not take: it is pushed to"
+
+
+NEW_FIELDS = st.dictionaries(
+    st.sampled_from(["barcode", "status", "title", "attributes", "quantity"]),
+    st.one_of(VALUES, LOCALES, st.integers(0, 5)),
+)
+
+
+@given(policy=POLICIES, incoming=NEW_FIELDS, origin=st.sampled_from(["pim", "local", "shop"]))
+def test_property_a_new_record_is_decided_as_the_general_loop_would(
+    policy: Any, incoming: dict[str, Any], origin: str
+) -> None:
+    """A record neither the mirror nor its origin held takes a shorter path in the resolver;
+    a decide hook that never answers forces the general one, which must agree."""
+    policies = PolicySet(default=LastWriterWins(), fields={("product", "status"): policy})
+    fast = Resolver(policies).resolve(origin, "product", incoming, None, None, None, LATER)
+    general = Resolver(policies, decide_hook=lambda *_: None).resolve(
+        origin, "product", incoming, None, None, None, LATER
+    )
+
+    assert fast == general
+
+
 @given(policy=POLICIES, base=VALUES, mirror=VALUES)
 def test_property_a_value_equal_to_its_base_is_never_applied(
     policy: Any, base: str, mirror: str

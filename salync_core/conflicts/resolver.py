@@ -94,6 +94,8 @@ class Resolver:
         rules = self._rules.get((entity, origin))
         if rules is None:
             rules = self._rules[(entity, origin)] = {}
+        if fields is None and base is None and self.decide_hook is None:
+            return self._first(outcome, rules, origin, entity, incoming, ts)
         for name, value in incoming.items():
             seen = MISSING if base is None else base.get(name, MISSING)
             if seen is not MISSING and seen == value:
@@ -131,6 +133,31 @@ class Resolver:
                     outcome.conflicts.append((name, value, current))
                 else:
                     outcome.rejected.append(name)
+        return outcome
+
+    def _first(
+        self,
+        outcome: Outcome,
+        rules: dict[str, FieldRule],
+        origin: str,
+        entity: str,
+        incoming: Mapping[str, Any],
+        ts: float | None,
+    ) -> Outcome:
+        """:meth:`resolve` for a record neither the mirror nor ``origin`` held before (every
+        record of a first sync): each field's policy gives its first answer. The same
+        decisions as the general loop, which would find nothing to compare."""
+        for name, value in incoming.items():
+            rule = rules.get(name) or self._rule(rules, entity, origin, name)
+            if rule.keyed and type(value) is dict and not value:
+                continue  # an empty map is no value (see _merge_keys)
+            outcome.decisions += 1
+            if rule.first is FieldDecision.ACCEPT:
+                outcome.changed[name] = value
+                outcome.clocks[name] = [origin, ts, 0, rule.rule]
+            else:
+                outcome.diverged = True
+                outcome.rejected.append(name)
         return outcome
 
     def _rule(self, rules: dict[str, FieldRule], entity: str, origin: str, name: str) -> FieldRule:
