@@ -99,14 +99,21 @@ def test_a_record_delivered_unchanged_is_stamped_only_where_a_sweep_may_follow(
     assert (seen_at != "before") is sweeps
 
 
+THREE = [Record("product", f"P-{i}", {"title": {"en": f"{i}"}}) for i in range(3)]
+
+
+def three_products_then_one_with_a_sweep(tmp_path: Path, sweeps: bool) -> tuple[Store, MappedPage]:
+    """A pass delivers P-0..P-2; a later pass delivers only P-0 and ends in a sweep."""
+    store = Store(tmp_path / "salync.db")
+    deliver(store, target(sweeps), THREE)
+    store.conn.execute("UPDATE id_map SET seen_at = '0000'")  # before the sweep's pass began
+    return store, deliver(store, target(sweeps), THREE[:1], Sweep(("product",), "1000"))
+
+
 def test_a_sweep_from_a_stream_that_declared_none_deletes_nothing_and_says_why(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "salync.db")
-    records = [Record("product", f"P-{i}", {"title": {"en": f"{i}"}}) for i in range(3)]
-    deliver(store, target(False), records)
-
-    mapped = deliver(store, target(False), records[:1], Sweep(("product",), "9999"))
+    store, mapped = three_products_then_one_with_a_sweep(tmp_path, sweeps=False)
 
     assert live(store) == ["P-0", "P-1", "P-2"]
     assert len(mapped.refused) == 1
@@ -116,12 +123,7 @@ def test_a_sweep_from_a_stream_that_declared_none_deletes_nothing_and_says_why(
 def test_the_same_sweep_from_a_sweeping_stream_tombstones_what_it_did_not_send(
     tmp_path: Path,
 ) -> None:
-    store = Store(tmp_path / "salync.db")
-    records = [Record("product", f"P-{i}", {"title": {"en": f"{i}"}}) for i in range(3)]
-    deliver(store, target(True), records)
-    store.conn.execute("UPDATE id_map SET seen_at = '0000'")
-
-    mapped = deliver(store, target(True), records[:1], Sweep(("product",), "1000"))
+    store, mapped = three_products_then_one_with_a_sweep(tmp_path, sweeps=True)
 
     assert live(store) == ["P-0"]
     assert mapped.refused == []
