@@ -184,7 +184,7 @@ async def last_seq(engine: Any) -> int:
 def child(plugin: str, config: str, url: str, emulator_pid: int) -> None:
     import anyio
 
-    from salync_core import Engine, plugins
+    from salync_core import Engine, event_loop, plugins
 
     target = TARGETS[plugin]
     planning = PlanTimer()
@@ -236,7 +236,9 @@ def child(plugin: str, config: str, url: str, emulator_pid: int) -> None:
             "resync_fields": dict(changed),
         }
 
-    print(json.dumps(anyio.run(go, backend="asyncio")))
+    print(
+        json.dumps(anyio.run(go, backend="asyncio", backend_options=event_loop.backend_options()))
+    )
 
 
 # the parent: emulator, table ----------------------------------------------------------------

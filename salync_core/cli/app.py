@@ -23,6 +23,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from salync_core import event_loop
 from salync_core.config import load_config
 from salync_core.errors import ConfigError, PluginError, PolicyError, SalyncError, StoreError
 from salync_core.secrets import redactor
@@ -77,8 +78,14 @@ def run(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     into cancellation: the work in progress is cancelled at its next await, a page being
     written commits or rolls back first, the run is recorded ``cancelled``, every connection
     and the mirror are closed, and :class:`Cancelled` is raised. A second signal while that
-    happens is ignored (it takes a moment, never long)."""
-    return anyio.run(_cancellable, functools.partial(fn, *args, **kwargs), backend="asyncio")
+    happens is ignored (it takes a moment, never long). The loop is uvloop's where it is
+    installed (:mod:`salync_core.event_loop`)."""
+    return anyio.run(
+        _cancellable,
+        functools.partial(fn, *args, **kwargs),
+        backend="asyncio",
+        backend_options=event_loop.backend_options(),
+    )
 
 
 async def _cancellable(fn: Callable[[], Awaitable[T]]) -> T:

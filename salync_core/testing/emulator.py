@@ -36,6 +36,7 @@ import orjson
 from aiohttp import web
 from attrs import asdict, define, field, fields_dict
 
+from salync_core import event_loop
 from salync_core.testing.accounts import CURRENT, AccountState
 from salync_core.testing.clock import ScaledClock
 
@@ -242,9 +243,9 @@ class Emulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        bound_port = server.sockets[0].getsockname()[1]
+        server = site._server  # asyncio's Server, or uvloop's (not a subclass of it)
+        assert server is not None
+        bound_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self.root_url = f"http://{host}:{bound_port}"
         return self.base_url
 
@@ -276,7 +277,8 @@ class Emulator:
                 announce(url)
                 await stop.wait()
 
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=event_loop.loop_factory()) as runner:  # uvloop if any
+            runner.run(main())
 
     # middleware and admin -------------------------------------------------------------
 
