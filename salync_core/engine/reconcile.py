@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import salync_core.engine.pipeline as pipeline
 from salync_core.engine.report import Problem, RunReport
 from salync_core.errors import SalyncError
-from salync_core.store import Store, id_map
+from salync_core.store import Store
+from salync_core.store.key_scan import key_scan
 from salync_core.store.mirror import apply_deletions
 
 if TYPE_CHECKING:
@@ -48,43 +49,41 @@ async def reconcile_stream(
     Layer's products scan lists their variants), which need no scan of their own."""
     live, stream = work.live, work.stream
     stream_report = report.stream(stream.name)
-    remote: dict[str, dict[str, str | None]] = {}
-    try:
-        async for key_page in live.platform.list_keys(live.ctx, stream):
-            remote.setdefault(key_page.entity, {}).update(key_page.keys)
-    except NotImplementedError:
-        stream_report.skipped = "cannot list keys"
-        return set()
-    except SalyncError as exc:
-        report.problems.append(
-            Problem(live.name, stream.name, f"reconcile scan failed, nothing deleted: {exc}")
-        )
-        return set()
-    remote.setdefault(stream.entity, {})
-    for entity, keys in remote.items():
-        known = await store.run(id_map.known_keys, store.conn, live.name, entity)
-        live_keys = [k for k, alive in known.items() if alive]
-        gone = sorted(k for k in live_keys if k not in keys)
-        mass = is_mass_deletion(len(gone), len(live_keys), threshold, minimum)
-        if gone and not allow_mass_delete and mass:
-            share = len(gone) / len(live_keys)
+    with key_scan(store.path) as scan:
+        try:
+            async for key_page in live.platform.list_keys(live.ctx, stream):
+                await store.run(scan.add, key_page.entity, key_page.keys)
+        except NotImplementedError:
+            stream_report.skipped = "cannot list keys"
+            return set()
+        except SalyncError as exc:
             report.problems.append(
-                Problem(
-                    live.name,
-                    stream.name,
-                    f"reconcile would delete {len(gone)} of {len(live_keys)} {entity} records "
-                    f"({share:.0%}), above the {threshold:.0%} and {minimum}-record limits; "
-                    "nothing was deleted. "
-                    "Check the platform, then re-run with --allow-mass-delete to confirm",
-                )
+                Problem(live.name, stream.name, f"reconcile scan failed, nothing deleted: {exc}")
             )
-            continue
-        if gone:
-            stream_report.deleted += await store.run(tombstone, store, live.name, entity, gone)
-        missing = [ext for k, ext in keys.items() if not known.get(k) and ext is not None]
-        if missing:
-            await _fetch_missing(store, _work_for(work, entity), missing, report)
-    return set(remote)
+            return set()
+        listed = {stream.entity, *await store.run(scan.entities)}
+        for entity in sorted(listed):
+            found = await store.run(scan.compare, live.name, entity)
+            gone, live_count = found.gone, found.live
+            mass = is_mass_deletion(len(gone), live_count, threshold, minimum)
+            if gone and not allow_mass_delete and mass:
+                share = len(gone) / live_count
+                report.problems.append(
+                    Problem(
+                        live.name,
+                        stream.name,
+                        f"reconcile would delete {len(gone)} of {live_count} {entity} records "
+                        f"({share:.0%}), above the {threshold:.0%} and {minimum}-record limits; "
+                        "nothing was deleted. "
+                        "Check the platform, then re-run with --allow-mass-delete to confirm",
+                    )
+                )
+                continue
+            if gone:
+                stream_report.deleted += await store.run(tombstone, store, live.name, entity, gone)
+            if found.missing:
+                await _fetch_missing(store, _work_for(work, entity), found.missing, report)
+    return listed
 
 
 def _work_for(work: PageWork, entity: str) -> PageWork:

@@ -17,16 +17,6 @@ def key_for_external_id(
     return None if row is None else str(row[0])
 
 
-def known_keys(conn: sqlite3.Connection, connection: str, entity: str) -> dict[str, bool]:
-    """``key -> live`` for every record of ``entity`` this connection has seen."""
-    rows = conn.execute(
-        "SELECT m.key, r.deleted FROM id_map m JOIN records r"
-        " ON r.entity = m.entity AND r.key = m.key WHERE m.connection = ? AND m.entity = ?",
-        (connection, entity),
-    )
-    return {key: not deleted for key, deleted in rows}
-
-
 def unseen_since(
     conn: sqlite3.Connection, connection: str, entity: str, since: str
 ) -> tuple[list[str], int]:
