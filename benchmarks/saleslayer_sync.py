@@ -122,6 +122,7 @@ def measure(size: int, changed_share: float, profile: str) -> list[object]:
         f"categories {scans.get('GET /rest/Catalog/Categories', 0)}, "
         f"variants {scans.get('GET /rest/Catalog/Variants', 0)}; target "
         f"{math.ceil(size / 100) + math.ceil(categories / 100)}) in {reconcile['seconds']:.2f} s",
+        f"{reconcile['rss_mb']:.0f}",
     ]
 
 
@@ -154,6 +155,7 @@ def main() -> None:
         "floor",
         "engine / floor",
         "reconcile requests",
+        "reconcile peak RSS MB",
     ]
     text = table(headers, rows)
     print(text)
