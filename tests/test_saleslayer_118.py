@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from salync_saleslayer import mapping118
 from salync_saleslayer.emulator118 import SalesLayer118Emulator, page_size, php_form, signature
+from salync_saleslayer.import118 import MAX_POLLS, poll_waits
 from support import count, live_refs
 
 from salync_core import Engine, Record
@@ -530,3 +531,11 @@ def test_an_unknown_api_version_is_refused_when_the_configuration_loads(
     path = write_config(tmp_path, {"pim": settings})
     with pytest.raises(ConfigError, match="api"):
         load_config(path)
+
+
+def test_the_tracking_url_is_polled_soon_then_less_and_less_often() -> None:
+    """A small import ends within a fraction of a second: the first polls come quickly, then
+    the waits double up to ``import_poll_seconds``, so a long import is polled once a second."""
+    assert poll_waits(1.0)[:7] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert set(poll_waits(0.0)) == {0.0}
+    assert len(poll_waits(1.0)) == MAX_POLLS

@@ -28,7 +28,10 @@ log = logging.getLogger("salync.saleslayer")
 MAX_ITEMS = 50_000
 """Items one import call may carry ("JSON import supports up to 50,000 items per call")."""
 POLL_SECONDS = 1.0
-"""Seconds between polls of the tracking URL (the ``import_poll_seconds`` option)."""
+"""The longest wait between polls of the tracking URL (the ``import_poll_seconds`` option)."""
+FIRST_POLL_SECONDS = 0.05
+"""The first wait: a small import ends within a fraction of a second, so the waits start short
+and double up to :data:`POLL_SECONDS` (a long one is not polled more than once a second)."""
 MAX_POLLS = 3600
 _ITEM_ERROR = re.compile(r'REF "((?:[^"\\]|\\.)*)"')
 
@@ -99,9 +102,9 @@ async def push(
 
 async def follow(ctx: ConnectionContext, url: str, entity: str, items: int) -> Mapping[str, Any]:
     """Poll the tracking URL until the import ends, logging its progress."""
-    wait = float(ctx.options.get("import_poll_seconds", POLL_SECONDS))
+    waits = poll_waits(float(ctx.options.get("import_poll_seconds", POLL_SECONDS)))
     status: Mapping[str, Any] = {}
-    for _ in range(MAX_POLLS):
+    for wait in waits:
         data, response = await ctx.http.get_json(url)
         status = connector118.check(data, response.body, ctx, response.url)
         log.info(
@@ -118,3 +121,13 @@ async def follow(ctx: ConnectionContext, url: str, entity: str, items: int) -> M
         await anyio.sleep(wait)
     log.warning("%s: the import was still running after %d polls", ctx.name, MAX_POLLS)
     return status
+
+
+def poll_waits(longest: float) -> list[float]:
+    """The waits after each of :data:`MAX_POLLS` polls: from :data:`FIRST_POLL_SECONDS`,
+    doubling, up to ``longest``."""
+    waits, wait = [], min(FIRST_POLL_SECONDS, longest)
+    for _ in range(MAX_POLLS):
+        waits.append(wait)
+        wait = min(wait * 2, longest)
+    return waits

@@ -63,7 +63,11 @@ API_118_OPTIONS = (
     Option("pagination", types=(int,), help="API 1.18: items per export page (500-100000)"),
     Option("import_code", help="API 1.18: the import connector's code (for push)"),
     Option("import_secret", secret=True, help="API 1.18: the import connector's secret key"),
-    Option("import_poll_seconds", types=(float,), help="API 1.18: seconds between polls"),
+    Option(
+        "import_poll_seconds",
+        types=(float,),
+        help="API 1.18: the longest wait between polls of an import (they start at 0.05 s)",
+    ),
     Option("transient_wait", types=(float,), help="API 1.18: seconds before a busy retry"),
 )
 
