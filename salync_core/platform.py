@@ -142,6 +142,11 @@ class KeyPage:
     keys: Sequence[tuple[str, str | None]]
     """``(key, external_id)`` pairs of one entity."""
     entity: str
+    incomplete: bool = False
+    """The scan cannot list ``entity`` whole after all (a products scan met a product without
+    its variants): the keys it listed for ``entity`` do not count, nothing of it is deleted,
+    and the entity's own stream scans it. Lets a plugin send keys page by page instead of
+    holding them all until it knows the listing is whole."""
 
 
 @frozen

@@ -448,6 +448,9 @@ class SalesLayerEmulator(Emulator):
         self._cultures = {locale.lower(): locale for locale in locales}
         self._products, self._profile, self._rate_limit_default = products, profile, rate_limit
         self._created = self.clock.now()
+        self.unexpanded: set[int] = set()
+        """Ids of items answered without their ``$expand`` navigations, as a server that
+        ignores a nested ``$select`` might (the public pages show only ``$expand=Variants``)."""
         self.account_state()  # account 0 at once
         self.app.middlewares.append(self._gate)
 
@@ -776,6 +779,8 @@ class SalesLayerEmulator(Emulator):
         if not expands:
             return record if select is None else {name: record[name] for name in select}
         item = dict(record) if select is None else {name: record[name] for name in select}
+        if record[entity.id_field] in self.unexpanded:
+            return item
         for expand in expands.values():
             related = self._related(entity, record[entity.id_field])
             if expand.select is not None:

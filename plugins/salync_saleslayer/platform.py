@@ -226,12 +226,12 @@ class SalesLayerPlatform(Platform):
         (``$expand=Variants($select=frmt_id,frmt_ref)``), so one scan of ``ceil(products /
         100)`` pages lists the variants too and the ``variants`` stream needs no scan of its
         own (a nested ``$select`` in ``$expand`` is OData v4; the public API 2.0 pages show
-        ``$expand=Variants`` only [UNVERIFIED]). The variant keys are listed once, after the
-        last page, and only if every product carried its ``Variants`` list: a partial list
-        would tombstone live variants, so without it the variants stream scans its own."""
+        ``$expand=Variants`` only [UNVERIFIED]). The variant keys follow each page's product
+        keys; a product without its ``Variants`` list withdraws them (``incomplete``): a
+        partial list would tombstone live variants, so the variants stream scans its own."""
         resource = RESOURCES[stream.name]
         variants = RESOURCES["variants"]
-        variant_keys: list[tuple[str, str]] | None = [] if stream.name == "products" else None
+        whole = stream.name == "products"  # the variant keys are listed whole, so far
         after: int | None = None
         while True:
             params = {
@@ -248,17 +248,16 @@ class SalesLayerPlatform(Platform):
             )
             items, next_link, _ = _envelope(data, response.body, ctx.name, response.url)
             yield KeyPage(_keys(items, resource), stream.entity)
-            if variant_keys is not None:
+            if whole:
                 lists = [i.get("Variants") if isinstance(i, dict) else None for i in items]
                 expanded = [v for listed in lists if isinstance(listed, list) for v in listed]
                 if all(isinstance(listed, list) for listed in lists):
-                    variant_keys += _keys(expanded, variants)
+                    yield KeyPage(_keys(expanded, variants), "variant")
                 else:
-                    variant_keys = None
+                    whole = False
+                    yield KeyPage((), "variant", incomplete=True)
             last = _last_id(items, resource, next_link, ctx.name, response)
             if last is None:
-                if variant_keys is not None:
-                    yield KeyPage(variant_keys, "variant")
                 return
             after = last
 

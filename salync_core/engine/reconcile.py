@@ -49,10 +49,15 @@ async def reconcile_stream(
     Layer's products scan lists their variants), which need no scan of their own."""
     live, stream = work.live, work.stream
     stream_report = report.stream(stream.name)
+    listed, withdrawn = {stream.entity}, set()
     with key_scan(store.path) as scan:
         try:
             async for key_page in live.platform.list_keys(live.ctx, stream):
-                await store.run(scan.add, key_page.entity, key_page.keys)
+                if key_page.incomplete:
+                    withdrawn.add(key_page.entity)
+                elif key_page.entity not in withdrawn:
+                    listed.add(key_page.entity)
+                    await store.run(scan.add, key_page.entity, key_page.keys)
         except NotImplementedError:
             stream_report.skipped = "cannot list keys"
             return set()
@@ -61,7 +66,7 @@ async def reconcile_stream(
                 Problem(live.name, stream.name, f"reconcile scan failed, nothing deleted: {exc}")
             )
             return set()
-        listed = {stream.entity, *await store.run(scan.entities)}
+        listed -= withdrawn
         for entity in sorted(listed):
             found = await store.run(scan.compare, live.name, entity)
             gone, live_count = found.gone, found.live

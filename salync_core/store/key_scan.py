@@ -69,11 +69,6 @@ class KeyScan:
         )
         self._conn.execute("COMMIT")
 
-    def entities(self) -> list[str]:
-        """The entities the scan listed keys of."""
-        rows = self._conn.execute("SELECT DISTINCT entity FROM keys ORDER BY entity")
-        return [entity for (entity,) in rows]
-
     def compare(self, connection: str, entity: str) -> Comparison:
         """What is gone and what is missing: the connection's live records of ``entity`` are
         read from the mirror once, into the scratch file, and both answers are joins there."""
