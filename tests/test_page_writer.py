@@ -133,6 +133,31 @@ async def test_a_writer_that_dies_is_a_problem_and_the_next_sync_goes_on(
         assert len(list(engine.records("product"))) == 1000
 
 
+def wait_until_gone(writer: Any) -> None:
+    """Until the killed process is reaped (blocking: a few milliseconds)."""
+    deadline = time.monotonic() + 10
+    while writer.pids() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+async def test_a_writer_that_died_between_two_syncs_is_replaced_by_the_next(
+    saleslayer: SalesLayerEmulator, tmp_path: Path
+) -> None:
+    async with Engine.open(config_in(tmp_path, saleslayer, IN_WRITER)) as engine:
+        await engine.sync()
+        assert engine.page_writer is not None
+        (pid,) = engine.page_writer.pids()
+        os.kill(pid, signal.SIGKILL)
+        wait_until_gone(engine.page_writer)
+        body = {"prod_stat": "I"}
+        assert await sl_write(saleslayer.base_url, "PATCH", "/Products(3)", body) == 204
+
+        (report,) = await engine.sync(full=True)
+
+        assert report.ok, report.problems
+        assert engine.get("product", "PRD-000003").status == "inactive"
+
+
 async def test_a_cancelled_sync_leaves_no_writer_process_and_a_consistent_mirror(
     saleslayer: SalesLayerEmulator, tmp_path: Path
 ) -> None:

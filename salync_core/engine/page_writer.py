@@ -119,12 +119,21 @@ class PageWriter:
             )
         return self._executor
 
+    def _alive(self) -> bool:
+        processes = getattr(self._executor, "_processes", None) or {}
+        broken = getattr(self._executor, "_broken", False)
+        return not broken and all(p.is_alive() for p in processes.values())
+
     def pids(self) -> list[int]:
         processes = getattr(self._executor, "_processes", None) or {}
         return [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
 
     def warm(self) -> None:
-        """Start the process and open the mirror there, without waiting."""
+        """Start the process and open the mirror there, without waiting. A process that died
+        since (killed between two passes, out of memory) is replaced, so only a pass whose
+        own pages it held fails."""
+        if self._ready is not None and self._executor is not None and not self._alive():
+            self._discard()
         if self._ready is not None or self.unavailable is not None:
             return
         loop = asyncio.get_running_loop()
