@@ -9,11 +9,9 @@ loop (to compare, or to rule the loop out)."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 
@@ -27,12 +25,3 @@ def uses_uvloop() -> bool:
 def backend_options() -> dict[str, Any]:
     """``anyio.run(..., backend="asyncio", backend_options=backend_options())``."""
     return {"use_uvloop": uses_uvloop()}
-
-
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """``asyncio.Runner(loop_factory=loop_factory())``: uvloop's, or ``None`` (asyncio's)."""
-    if not uses_uvloop():
-        return None
-    import uvloop
-
-    return uvloop.new_event_loop

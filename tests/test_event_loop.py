@@ -27,7 +27,7 @@ def test_salync_uvloop_0_keeps_asyncios_own_loop(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SALYNC_UVLOOP", "0")
 
     assert run(loop_module).startswith("asyncio")
-    assert event_loop.loop_factory() is None
+    assert event_loop.backend_options() == {"use_uvloop": False}
 
 
 @pytest.mark.anyio

@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.utils import format_datetime
 from typing import Any, ClassVar
 
+import anyio
 import orjson
 from aiohttp import web
 from attrs import asdict, define, field, fields_dict
@@ -277,8 +278,7 @@ class Emulator:
                 announce(url)
                 await stop.wait()
 
-        with asyncio.Runner(loop_factory=event_loop.loop_factory()) as runner:  # uvloop if any
-            runner.run(main())
+        anyio.run(main, backend="asyncio", backend_options=event_loop.backend_options())
 
     # middleware and admin -------------------------------------------------------------
 
