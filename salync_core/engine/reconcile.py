@@ -49,7 +49,8 @@ async def reconcile_stream(
     Layer's products scan lists their variants), which need no scan of their own."""
     live, stream = work.live, work.stream
     stream_report = report.stream(stream.name)
-    listed, withdrawn = {stream.entity}, set()
+    listed: set[str] = {stream.entity}
+    withdrawn: set[str] = set()
     with key_scan(store.path) as scan:
         try:
             async for key_page in live.platform.list_keys(live.ctx, stream):
